@@ -1,0 +1,431 @@
+"""The training loop: one step function, the epoch loop, logging, samples and checkpoints.
+
+Batches come from the whole training split held in memory as uint8, indexed by a permutation that
+depends only on (seed, epoch); together with the saved RNG and optimiser state this makes a run that is
+stopped and resumed end with the same weights as one that ran straight through.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import signal
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import data
+from .checkpoint import (
+    CHECKPOINT_FORMAT,
+    GENERATOR_FORMAT,
+    atomic_write,
+    load_module,
+    load_optimizer,
+    load_tensors,
+    module_tensors,
+    optimizer_tensors,
+    read_json,
+    save_tensors,
+    write_json,
+)
+from .errors import CganError, CheckpointError
+from .losses import nonsaturating_g_loss, vanilla_d_loss
+from .models import ArchConfig, build_discriminator, build_generator
+from .sampling import GENERATOR_FILE, MODEL_FILE, make_grid, save_png, to_uint8
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.csv"
+CHECKPOINT_FILE = Path("checkpoints") / "last.safetensors"
+METRIC_COLUMNS = (
+    "step",
+    "epoch",
+    "elapsed_s",
+    "d_loss",
+    "g_loss",
+    "d_real",
+    "d_fake",
+    "g_grad_norm",
+    "d_grad_norm",
+    "images_per_s",
+)
+# Options that may change when a run is resumed; everything else must match the original run.
+RESUMABLE = ("epochs", "max_steps", "threads", "device", "log_every", "checkpoint_every")
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = "mnist"
+    data_dir: str | None = None
+    out: str = "runs/mnist"
+    arch: str = "dcgan"
+    latent_dim: int = 100
+    g_width: int | None = None  # None: the architecture's default
+    d_width: int | None = None
+    embed_dim: int = 16
+    epochs: int = 3
+    max_steps: int | None = None  # stop after this many steps in all, even mid-epoch
+    batch_size: int = 64
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    clip_grad: float | None = None  # max L2 norm of each network's gradient; None: no clipping
+    seed: int = 0
+    threads: int | None = None  # None: PyTorch's default (the number of physical cores)
+    device: str = "auto"
+    max_images: int | None = None  # train on the first N training images only (quick tries, tests)
+    log_every: int = 10  # steps between rows of metrics.csv
+    checkpoint_every: int | None = None  # steps between checkpoints; one is always written each epoch
+    samples_per_class: int = 10  # columns of the per-epoch sample grid
+
+    def validate(self) -> None:
+        positive = ("epochs", "batch_size", "latent_dim", "embed_dim", "log_every", "samples_per_class")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise CganError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("max_steps", "max_images", "checkpoint_every", "threads", "g_width", "d_width"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise CganError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        if not self.lr > 0:
+            raise CganError(f"--lr must be positive, got {self.lr}")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise CganError(f"Adam betas must lie in [0, 1), got ({self.beta1}, {self.beta2})")
+        if self.clip_grad is not None and not self.clip_grad > 0:
+            raise CganError(f"--clip-grad must be positive, got {self.clip_grad}")
+
+    def arch_config(self, num_classes: int, image_shape: tuple[int, int, int]) -> ArchConfig:
+        return ArchConfig(
+            arch=self.arch,
+            num_classes=num_classes,
+            image_shape=image_shape,
+            latent_dim=self.latent_dim,
+            g_width=self.g_width,
+            d_width=self.d_width,
+            embed_dim=self.embed_dim,
+        )
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise CheckpointError(
+                f"config.json has unknown options {sorted(unknown)}; is it from a newer cgan?"
+            )
+        return cls(**values)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise CganError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CganError("--device cuda was asked for, but PyTorch sees no CUDA GPU here; use --device cpu")
+    return device
+
+
+def epoch_permutation(seed: int, epoch: int, count: int) -> torch.Tensor:
+    """The order of the training images in one epoch: a function of the seed and the epoch alone."""
+    return torch.randperm(count, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+
+
+def grad_norm(module: torch.nn.Module, clip: float | None) -> float:
+    """The L2 norm of all gradients of `module`, measured before clipping (which happens when `clip` is set)."""
+    params = [p for p in module.parameters() if p.grad is not None]
+    return float(torch.nn.utils.clip_grad_norm_(params, clip if clip is not None else math.inf))
+
+
+class Trainer:
+    """Owns the networks, optimisers and counters of one run folder."""
+
+    def __init__(self, config: TrainConfig, run_dir: Path, spec: data.DatasetSpec, device: torch.device):
+        self.config = config
+        self.run_dir = run_dir
+        self.spec = spec
+        self.device = device
+        self.arch = config.arch_config(spec.num_classes, spec.image_shape)
+        torch.manual_seed(config.seed)
+        self.generator = build_generator(self.arch).to(device)
+        self.discriminator = build_discriminator(self.arch).to(device)
+        betas = (config.beta1, config.beta2)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas)
+        self.noise = torch.Generator(device=device).manual_seed(config.seed)
+        self.step = 0
+        self.elapsed = 0.0  # training seconds of this run before the current session (set by load)
+
+    # -- one optimisation step ------------------------------------------------------------------
+    def train_step(self, real: torch.Tensor, labels: torch.Tensor, measure: bool) -> dict | None:
+        clip = self.config.clip_grad
+        z = torch.randn(len(labels), self.arch.latent_dim, device=self.device, generator=self.noise)
+        fake = self.generator(z, labels)
+
+        real_logits = self.discriminator(real, labels)
+        fake_logits = self.discriminator(fake.detach(), labels)
+        d_loss = vanilla_d_loss(real_logits, fake_logits)
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        d_norm = grad_norm(self.discriminator, clip) if measure or clip else None
+        self.opt_d.step()
+
+        g_loss = nonsaturating_g_loss(self.discriminator(fake, labels))
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        g_norm = grad_norm(self.generator, clip) if measure or clip else None
+        self.opt_g.step()
+
+        if not measure:
+            return None
+        return {
+            "d_loss": d_loss.item(),
+            "g_loss": g_loss.item(),
+            "d_real": torch.sigmoid(real_logits.detach()).mean().item(),
+            "d_fake": torch.sigmoid(fake_logits.detach()).mean().item(),
+            "g_grad_norm": g_norm,
+            "d_grad_norm": d_norm,
+        }
+
+    # -- state on disk --------------------------------------------------------------------------
+    def save(self, elapsed_s: float) -> None:
+        tensors = {
+            **module_tensors("generator", self.generator),
+            **module_tensors("discriminator", self.discriminator),
+        }
+        opt_g, groups_g = optimizer_tensors("opt_g", self.opt_g)
+        opt_d, groups_d = optimizer_tensors("opt_d", self.opt_d)
+        tensors.update(opt_g)
+        tensors.update(opt_d)
+        tensors["rng.torch"] = torch.get_rng_state()
+        tensors["rng.noise"] = self.noise.get_state()
+        meta = {
+            "step": self.step,
+            "elapsed_s": elapsed_s,
+            "arch": self.arch.to_dict(),
+            "param_groups": {"opt_g": groups_g, "opt_d": groups_d},
+        }
+        save_tensors(self.run_dir / CHECKPOINT_FILE, tensors, CHECKPOINT_FORMAT, meta)
+        # The generator alone, so that generation works from the latest checkpoint of an unfinished run.
+        save_tensors(
+            self.run_dir / GENERATOR_FILE,
+            module_tensors("generator", self.generator),
+            GENERATOR_FORMAT,
+            {"step": self.step},
+        )
+        write_json(self.run_dir / MODEL_FILE, self.model_description())
+
+    def load(self) -> None:
+        path = self.run_dir / CHECKPOINT_FILE
+        tensors, meta = load_tensors(path, CHECKPOINT_FORMAT)
+        if ArchConfig.from_dict(meta.get("arch", {})) != self.arch:
+            raise CheckpointError(
+                f"{path} was written for another model than {self.run_dir / CONFIG_FILE} describes"
+            )
+        load_module("generator", self.generator, tensors, path)
+        load_module("discriminator", self.discriminator, tensors, path)
+        load_optimizer("opt_g", self.opt_g, tensors, meta["param_groups"]["opt_g"], path)
+        load_optimizer("opt_d", self.opt_d, tensors, meta["param_groups"]["opt_d"], path)
+        try:
+            torch.set_rng_state(tensors["rng.torch"])
+            self.noise.set_state(tensors["rng.noise"])
+        except (KeyError, RuntimeError) as exc:
+            raise CheckpointError(f"{path} has no usable random-number state ({exc})") from None
+        self.step = int(meta["step"])
+        self.elapsed = float(meta["elapsed_s"])
+
+    def model_description(self) -> dict:
+        return {
+            "format": GENERATOR_FORMAT,
+            "version": 1,
+            "dataset": self.spec.name,
+            "classes": list(self.spec.classes),
+            "arch": self.arch.to_dict(),
+            "step": self.step,
+        }
+
+    @torch.inference_mode()
+    def write_sample_grid(self, epoch: int) -> Path:
+        """One row per class, the same noise every epoch, so the grids show how training moved."""
+        per_class = self.config.samples_per_class
+        fixed = torch.Generator().manual_seed(self.config.seed + 1)
+        z = torch.randn(per_class * self.arch.num_classes, self.arch.latent_dim, generator=fixed).to(
+            self.device
+        )
+        labels = torch.arange(self.arch.num_classes).repeat_interleave(per_class).to(self.device)
+        self.generator.eval()
+        images = to_uint8(self.generator(z, labels))
+        self.generator.train()
+        path = self.run_dir / "samples" / f"epoch_{epoch:03d}.png"
+        save_png(path, make_grid(images, per_class), scale=2)
+        return path
+
+
+class StopRequest:
+    """Turns the first Ctrl-C into a request to stop after the current step; a second one interrupts at once."""
+
+    def __init__(self):
+        self.requested = False
+        self.previous = None
+
+    def __enter__(self):
+        try:
+            self.previous = signal.signal(signal.SIGINT, self.handle)
+        except ValueError:  # not the main thread: leave signals alone
+            self.previous = None
+        return self
+
+    def handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    epoch: int
+    interrupted: bool
+    wall_s: float
+    images_per_s: float
+
+
+def prepare_run(config: TrainConfig, resume: bool) -> tuple[TrainConfig, Path]:
+    run_dir = Path(config.out)
+    has_checkpoint = (run_dir / CHECKPOINT_FILE).exists()
+    if resume:
+        if not (run_dir / CONFIG_FILE).exists():
+            raise CheckpointError(f"cannot resume: {run_dir} has no {CONFIG_FILE}; is it a cgan run folder?")
+        if not has_checkpoint:
+            raise CheckpointError(f"cannot resume: {run_dir} has no checkpoint yet ({CHECKPOINT_FILE})")
+        saved = TrainConfig.from_dict(read_json(run_dir / CONFIG_FILE, "training config"))
+        for name in RESUMABLE:
+            setattr(saved, name, getattr(config, name))
+        saved.out = str(run_dir)
+        config = saved
+    elif has_checkpoint:
+        raise CganError(
+            f"{run_dir} already holds a training run; continue it with --resume, or choose another --out"
+        )
+    config.validate()
+    return config, run_dir
+
+
+def fit(config: TrainConfig, resume: bool = False, progress: bool = True) -> TrainResult:
+    """Train (or continue training) the run in `config.out` until `epochs` or `max_steps` is reached."""
+    start = time.perf_counter()
+    config, run_dir = prepare_run(config, resume)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = resolve_device(config.device)
+    spec = data.get_spec(config.dataset)
+    images, labels = data.load(spec.name, "train", config.data_dir)
+    if config.max_images:
+        images, labels = images[: config.max_images], labels[: config.max_images]
+    if len(images) < config.batch_size:
+        raise CganError(f"--batch-size {config.batch_size} is larger than the {len(images)} training images")
+    images, labels = images.to(device), labels.to(device)
+
+    trainer = Trainer(config, run_dir, spec, device)
+    if resume:
+        trainer.load()
+        drop_metrics_after(run_dir / METRICS_FILE, trainer.step)
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / CONFIG_FILE, asdict(config))
+
+    steps_per_epoch = len(images) // config.batch_size  # the last partial batch of each epoch is dropped
+    total_steps = config.epochs * steps_per_epoch
+    if config.max_steps is not None:
+        total_steps = min(total_steps, config.max_steps)
+
+    metrics_path = run_dir / METRICS_FILE
+    new_metrics = not metrics_path.exists()
+    bar = tqdm(total=total_steps, initial=trainer.step, disable=not progress, unit="step", dynamic_ncols=True)
+    images_seen, session_start = 0, time.perf_counter()
+    elapsed_before, last_save_step = trainer.elapsed, trainer.step
+
+    with open(metrics_path, "a", newline="") as metrics_file, StopRequest() as stop:
+        writer = csv.DictWriter(metrics_file, fieldnames=METRIC_COLUMNS)
+        if new_metrics:
+            writer.writeheader()
+        while trainer.step < total_steps and not stop.requested:
+            epoch, position = divmod(trainer.step, steps_per_epoch)
+            order = epoch_permutation(config.seed, epoch, len(images)).to(device)
+            for batch in range(position, steps_per_epoch):
+                index = order[batch * config.batch_size : (batch + 1) * config.batch_size]
+                real = images[index].unsqueeze(1).float().div_(127.5).sub_(1.0)
+                measure = (trainer.step + 1) % config.log_every == 0
+                stats = trainer.train_step(real, labels[index], measure)
+                trainer.step += 1
+                images_seen += len(index)
+                bar.update(1)
+                if stats is not None:
+                    now = time.perf_counter()
+                    rate = images_seen / (now - session_start)
+                    row = {"step": trainer.step, "epoch": epoch + 1, "images_per_s": round(rate, 1)}
+                    row["elapsed_s"] = round(elapsed_before + now - session_start, 3)
+                    row.update({k: round(v, 6) for k, v in stats.items()})
+                    writer.writerow(row)
+                    bar.set_postfix(
+                        epoch=epoch + 1,
+                        d=f"{stats['d_loss']:.3f}",
+                        g=f"{stats['g_loss']:.3f}",
+                        img_s=f"{rate:.0f}",
+                    )
+                every = config.checkpoint_every
+                if every and trainer.step - last_save_step >= every:
+                    metrics_file.flush()
+                    trainer.save(elapsed_before + time.perf_counter() - session_start)
+                    last_save_step = trainer.step
+                if trainer.step >= total_steps or stop.requested:
+                    break
+            if trainer.step % steps_per_epoch == 0:
+                trainer.write_sample_grid(trainer.step // steps_per_epoch)
+            metrics_file.flush()
+            trainer.save(elapsed_before + time.perf_counter() - session_start)
+            last_save_step = trainer.step
+    bar.close()
+    wall = time.perf_counter() - start
+    return TrainResult(
+        run_dir=run_dir,
+        step=trainer.step,
+        epoch=math.ceil(trainer.step / steps_per_epoch),
+        interrupted=stop.requested,
+        wall_s=wall,
+        images_per_s=images_seen / max(wall, 1e-9),
+    )
+
+
+def drop_metrics_after(path: Path, step: int) -> None:
+    """Forget rows logged after the checkpoint we resume from: those steps are about to be trained again."""
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        rows = [row for row in csv.DictReader(f) if int(row["step"]) <= step]
+
+    def write(tmp):
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=METRIC_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    atomic_write(path, write)
+
+
+def read_metrics(run_dir: Path) -> dict[str, np.ndarray]:
+    """metrics.csv as columns of floats (empty cells become NaN)."""
+    with open(Path(run_dir) / METRICS_FILE, newline="") as f:
+        rows = list(csv.DictReader(f))
+    columns = rows[0].keys() if rows else METRIC_COLUMNS
+    return {c: np.array([float(r[c]) if r[c] not in ("", None) else np.nan for r in rows]) for c in columns}

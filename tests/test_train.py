@@ -1,0 +1,169 @@
+"""Training on a slice of the real MNIST: run folder contents, resume equivalence, Ctrl-C, bad arguments."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from cgan.errors import CganError, CheckpointError
+from cgan.train import TrainConfig, fit
+
+
+def tiny_config(shared_data, out, **overrides):
+    values = dict(
+        dataset="mnist",
+        data_dir=str(shared_data / "mnist"),
+        out=str(out),
+        max_images=320,
+        batch_size=32,  # 10 steps per epoch
+        epochs=2,
+        g_width=8,
+        d_width=8,
+        latent_dim=16,
+        log_every=1,
+        samples_per_class=2,
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def checkpoint_tensors(run):
+    return load_file(str(run / "checkpoints" / "last.safetensors"))
+
+
+def test_run_folder_has_everything(shared_data, tmp_path):
+    run = tmp_path / "run"
+    result = fit(tiny_config(shared_data, run), progress=False)
+    assert (result.step, result.epoch, result.interrupted) == (20, 2, False)
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]
+    assert (run / "generator.safetensors").is_file()
+    config = json.loads((run / "config.json").read_text())
+    assert config["batch_size"] == 32 and config["lr"] == 2e-4 and config["arch"] == "dcgan"
+    model = json.loads((run / "model.json").read_text())
+    assert model["classes"] == [str(i) for i in range(10)] and model["arch"]["latent_dim"] == 16
+    with open(run / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == list(range(1, 21))
+    for column in ("d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm", "d_grad_norm", "images_per_s"):
+        assert all(float(r[column]) >= 0 for r in rows), column
+    assert 0 < float(rows[0]["d_real"]) < 1
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "mlp"])  # mlp: its dropout draws from the global RNG
+def test_stopped_and_resumed_run_ends_with_the_same_weights(shared_data, tmp_path, arch):
+    straight = tmp_path / "straight"
+    fit(tiny_config(shared_data, straight, arch=arch, epochs=3), progress=False)
+
+    resumed = tmp_path / "resumed"
+    first = fit(tiny_config(shared_data, resumed, arch=arch, epochs=3, max_steps=13), progress=False)
+    assert first.step == 13  # stopped mid-epoch
+    fit(tiny_config(shared_data, resumed, arch=arch, epochs=3), resume=True, progress=False)
+
+    a, b = checkpoint_tensors(straight), checkpoint_tensors(resumed)
+    assert a.keys() == b.keys()
+    different = [name for name in a if not torch.equal(a[name], b[name])]
+    assert not different, f"tensors differ after resume: {different[:5]}"
+    with open(resumed / "metrics.csv") as f:
+        assert [int(r["step"]) for r in csv.DictReader(f)] == list(range(1, 31))
+
+
+def test_resume_extends_to_more_epochs(shared_data, tmp_path):
+    run = tmp_path / "run"
+    fit(tiny_config(shared_data, run, epochs=1), progress=False)
+    result = fit(tiny_config(shared_data, run, epochs=2), resume=True, progress=False)
+    assert (result.step, result.epoch) == (20, 2)
+    assert (run / "samples" / "epoch_002.png").is_file()
+
+
+def test_existing_run_is_not_overwritten(shared_data, tmp_path):
+    run = tmp_path / "run"
+    fit(tiny_config(shared_data, run, epochs=1), progress=False)
+    before = (run / "generator.safetensors").read_bytes()
+    with pytest.raises(CganError, match="--resume"):
+        fit(tiny_config(shared_data, run, epochs=1), progress=False)
+    assert (run / "generator.safetensors").read_bytes() == before
+
+
+def test_resume_needs_a_checkpoint(shared_data, tmp_path):
+    with pytest.raises(CheckpointError, match="no config.json"):
+        fit(tiny_config(shared_data, tmp_path / "nothing"), resume=True, progress=False)
+
+
+def test_truncated_checkpoint_gives_a_clear_error(shared_data, tmp_path):
+    run = tmp_path / "run"
+    fit(tiny_config(shared_data, run, epochs=1), progress=False)
+    path = run / "checkpoints" / "last.safetensors"
+    path.write_bytes(path.read_bytes()[:5000])
+    with pytest.raises(CheckpointError, match="truncated"):
+        fit(tiny_config(shared_data, run, epochs=2), resume=True, progress=False)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"batch_size": 0}, "--batch-size"),
+        ({"lr": -1.0}, "--lr"),
+        ({"beta1": 1.5}, "betas"),
+        ({"batch_size": 1000}, "larger than the 320"),
+        ({"dataset": "cifar"}, "cifar"),
+        ({"device": "tpu9"}, "device"),
+    ],
+)
+def test_bad_arguments(shared_data, tmp_path, overrides, message):
+    with pytest.raises(CganError, match=message):
+        fit(tiny_config(shared_data, tmp_path / "run", **overrides), progress=False)
+
+
+def test_clip_grad_records_the_norm_before_clipping(shared_data, tmp_path):
+    run = tmp_path / "run"
+    fit(tiny_config(shared_data, run, epochs=1, clip_grad=1e-3), progress=False)
+    with open(run / "metrics.csv") as f:
+        norms = [float(r["d_grad_norm"]) for r in csv.DictReader(f)]
+    assert max(norms) > 1e-3
+
+
+def test_ctrl_c_stops_cleanly_with_a_checkpoint(shared_data, tmp_path):
+    run = tmp_path / "run"
+    command = [
+        sys.executable,
+        "-m",
+        "cgan",
+        "train",
+        "--data-dir",
+        str(shared_data / "mnist"),
+        "--out",
+        str(run),
+        "--max-images",
+        "640",
+        "--batch-size",
+        "32",
+        "--epochs",
+        "1000",
+        "--g-width",
+        "8",
+        "--d-width",
+        "8",
+        "--log-every",
+        "1",
+        "--no-progress",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (run / "metrics.csv").exists() or (run / "metrics.csv").stat().st_size < 500:
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.1)
+    os.kill(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "cgan train --resume" in out
+    step = int(out.split("step ")[1].split()[0])
+    assert step > 0
+    saved = json.loads((run / "model.json").read_text())
+    assert saved["step"] == step
