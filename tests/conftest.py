@@ -14,3 +14,24 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "mnist").is_dir() or not (SHARED_DATA / "fashion-mnist").is_dir():
         pytest.skip(f"real datasets not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_run(shared_data, tmp_path_factory) -> Path:
+    """A run folder trained for 20 steps on 320 real MNIST images: enough to generate from, in seconds."""
+    from cgan.train import TrainConfig, fit
+
+    run = tmp_path_factory.mktemp("runs") / "tiny"
+    config = TrainConfig(
+        dataset="mnist",
+        data_dir=str(shared_data / "mnist"),
+        out=str(run),
+        max_images=320,
+        batch_size=32,
+        epochs=2,
+        g_width=8,
+        d_width=8,
+        latent_dim=16,
+    )
+    fit(config, progress=False)
+    return run

@@ -61,3 +61,22 @@ def test_bad_architecture_is_a_clear_error(kwargs, message):
 def test_unknown_keys_in_stored_config_are_refused():
     with pytest.raises(CganError, match="unknown keys"):
         ArchConfig.from_dict({"arch": "dcgan", "attention": True})
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "mlp"])
+@pytest.mark.parametrize("cond_d", ["projection", "concat"])
+@pytest.mark.parametrize("spectral_norm", [True, False])
+def test_discriminator_conditionings_compose(arch, cond_d, spectral_norm):
+    torch.manual_seed(0)
+    cfg = ArchConfig(arch=arch, g_width=8, d_width=8, cond_d=cond_d, spectral_norm=spectral_norm)
+    discriminator = build_discriminator(cfg).eval()
+    images = torch.rand(1, 1, 28, 28).repeat(2, 1, 1, 1) * 2 - 1
+    logits = discriminator(images, torch.tensor([2, 5]))
+    assert logits.shape == (2,) and logits[0] != logits[1]
+    has_sn = any("parametrizations" in name for name, _ in discriminator.named_parameters())
+    assert has_sn == spectral_norm
+
+
+def test_unknown_discriminator_conditioning():
+    with pytest.raises(CganError, match="unknown discriminator conditioning"):
+        ArchConfig(cond_d="acgan-softmax")

@@ -46,6 +46,18 @@ def add_train_parser(commands) -> None:
     p.add_argument(
         "--embed-dim", type=positive_int, default=16, help="generator label embedding size (default: 16)"
     )
+    p.add_argument(
+        "--cond-d",
+        choices=("projection", "concat"),
+        default="projection",
+        help="how the discriminator sees the label: projection (default) or a label map beside the image",
+    )
+    p.add_argument(
+        "--spectral-norm",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="spectral normalisation in the discriminator (default: on)",
+    )
     p.add_argument("--clip-grad", type=float, help="clip each network's gradient to this L2 norm")
     p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same run (default: 0)")
     p.add_argument("--threads", type=positive_int, help="CPU threads (default: PyTorch's choice)")
@@ -54,6 +66,10 @@ def add_train_parser(commands) -> None:
     p.add_argument("--log-every", type=positive_int, default=10, help="steps between metrics.csv rows")
     p.add_argument(
         "--checkpoint-every", type=positive_int, help="steps between checkpoints (always: each epoch)"
+    )
+    p.add_argument("--eval-every", type=positive_int, help="measure quality every N epochs into metrics.csv")
+    p.add_argument(
+        "--eval-per-class", type=positive_int, default=500, help="images per class for --eval-every"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=run_train)
@@ -66,7 +82,17 @@ def run_train(args) -> int:
         parser_defaults = TrainConfig()
         changed = [
             name
-            for name in ("dataset", "arch", "batch_size", "lr", "latent_dim", "seed", "g_width", "d_width")
+            for name in (
+                "dataset",
+                "arch",
+                "batch_size",
+                "lr",
+                "latent_dim",
+                "seed",
+                "g_width",
+                "d_width",
+                "cond_d",
+            )
             if getattr(args, name) != getattr(parser_defaults, name) and getattr(args, name) is not None
         ]
         if changed or args.out:
@@ -82,6 +108,8 @@ def run_train(args) -> int:
         g_width=args.g_width,
         d_width=args.d_width,
         embed_dim=args.embed_dim,
+        cond_d=args.cond_d,
+        spectral_norm=args.spectral_norm,
         epochs=args.epochs,
         max_steps=args.max_steps,
         batch_size=args.batch_size,
@@ -95,6 +123,8 @@ def run_train(args) -> int:
         max_images=args.max_images,
         log_every=args.log_every,
         checkpoint_every=args.checkpoint_every,
+        eval_every=args.eval_every,
+        eval_per_class=args.eval_per_class,
     )
     result = fit(config, resume=bool(args.resume), progress=not args.no_progress)
     summary = (
@@ -195,6 +225,192 @@ def run_data_where(args) -> int:
     return 0
 
 
+# --- evaluation: the evaluator network and the metrics (cgan.evaluate) -------------------------
+
+
+def add_train_evaluator_parser(commands) -> None:
+    p = commands.add_parser("train-evaluator", help="train the classifier that `cgan evaluate` measures with")
+    p.add_argument("--dataset", choices=DATASET_NAMES, default="mnist", help="default: mnist")
+    p.add_argument("--epochs", type=positive_int, help="default: 6 for mnist, 10 for fashion-mnist")
+    p.add_argument(
+        "--out", default="evaluators", help="folder for <dataset>.safetensors (default: evaluators)"
+    )
+    p.add_argument("--data-dir", help="folder with the four IDX files (default: search the usual places)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--threads", type=positive_int, help="CPU threads (default: PyTorch's choice)")
+    p.set_defaults(handler=run_train_evaluator)
+
+
+def run_train_evaluator(args) -> int:
+    import torch
+
+    from .evaluate import DEFAULT_EPOCHS, train_evaluator
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    epochs = args.epochs or DEFAULT_EPOCHS[args.dataset]
+    command = f"cgan train-evaluator --dataset {args.dataset} --epochs {epochs} --seed {args.seed}"
+    command += f" --out {args.out}" + (f" --threads {args.threads}" if args.threads else "")
+    meta = train_evaluator(
+        args.dataset, args.data_dir, epochs, args.seed, args.out, progress=True, command=command
+    )
+    print(
+        f"wrote {Path(args.out) / args.dataset}.safetensors: test accuracy {meta['test_accuracy']:.4f} "
+        f"after {epochs} epochs ({meta['wall_s']:.0f} s)"
+    )
+    return 0
+
+
+def add_evaluate_parser(commands) -> None:
+    p = commands.add_parser("evaluate", help="measure generated images against the real test split")
+    p.add_argument(
+        "source", nargs="?", help="run folder, samples .npz or folder of PNGs (default: bundled generator)"
+    )
+    p.add_argument(
+        "--dataset",
+        choices=DATASET_NAMES,
+        help="dataset of an .npz or PNG folder; alone: its bundled generator",
+    )
+    p.add_argument("--real", action="store_true", help="evaluate real train images instead (the floor)")
+    p.add_argument("--per-class", type=positive_int, help="images per class to generate (default: 1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default: 0)")
+    p.add_argument("--no-cas", action="store_true", help="skip the classification accuracy score (faster)")
+    p.add_argument("--no-floor", action="store_true", help="skip the real-data floor beside the numbers")
+    p.add_argument("--inception", action="store_true", help="add the Inception FID (needs torch-fidelity)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--data-dir", help="folder with the four IDX files (default: search the usual places)")
+    p.add_argument("--evaluator", help="evaluator weights file (default: the one shipped with cgan)")
+    p.add_argument("--threads", type=positive_int, help="CPU threads (default: PyTorch's choice)")
+    p.set_defaults(handler=run_evaluate)
+
+
+EVALUATE_ROWS = (
+    "class_accuracy",
+    "fd_evaluator",
+    "fd_evaluator_per_class_mean",
+    "precision",
+    "recall",
+    "cas",
+    "cas_real",
+    "fid_inception",
+)
+
+
+def _is_sample_file(source: Path) -> bool:
+    """An .npz or a folder of PNGs, as opposed to a run folder or a bundled generator's name."""
+    from .sampling import MODEL_FILE
+
+    return source.suffix.lower() == ".npz" or (source.is_dir() and not (source / MODEL_FILE).is_file())
+
+
+def _evaluate_source(args, per_class: int, evaluator) -> tuple[dict, str, list[int]]:
+    """Metrics of what `cgan evaluate` was pointed at, a description of it, and its images per class."""
+    import numpy as np
+
+    from . import evaluate
+    from .sampling import load_generator
+
+    options = dict(seed=args.seed, cas=not args.no_cas, data_dir=args.data_dir, inception=args.inception)
+    if args.source and _is_sample_file(Path(args.source)):
+        if not args.dataset:
+            raise CganError(
+                f"say which dataset {args.source} holds: --dataset {' or --dataset '.join(DATASET_NAMES)}"
+            )
+        if args.per_class:
+            raise CganError("--per-class is for generators; an .npz or PNG folder is evaluated as it is")
+        source = Path(args.source)
+        if source.suffix.lower() == ".npz":
+            images, labels = evaluate.read_npz(source)
+        else:
+            images, labels = evaluate.read_png_folder(source, args.dataset)
+        result = evaluate.evaluate_images(
+            images, labels, args.dataset, evaluator=evaluator(args.dataset), **options
+        )
+        counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(result["per_class_accuracy"]))
+        return result, f"{source} ({len(images)} images)", counts.tolist()
+    if not args.source and not args.dataset:
+        raise CganError(
+            "give a run folder, an .npz, a folder of PNGs, or --dataset NAME for the bundled generator"
+        )
+    generator = load_generator(args.source or args.dataset)
+    if args.source and args.dataset and generator.dataset != args.dataset:
+        raise CganError(f"{args.source} was trained on {generator.dataset}, not {args.dataset}")
+    result = evaluate.evaluate_generator(
+        generator, per_class, evaluator=evaluator(generator.dataset), **options
+    )
+    return result, f"{generator.source} ({per_class} per class)", [per_class] * len(generator.classes)
+
+
+def _print_evaluation(title: str, columns: dict[str, dict]) -> None:
+    from .data import get_spec
+
+    names = list(columns)
+    print(title)
+    print(f"{'':30}" + "".join(f"{name:>14}" for name in names))
+    for key in EVALUATE_ROWS:
+        if any(key in column for column in columns.values()):
+            cells = [columns[name].get(key) for name in names]
+            print(f"{key:30}" + "".join(f"{'-' if v is None else format(v, '.4f'):>14}" for v in cells))
+    classes = get_spec(next(iter(columns.values()))["dataset"]).classes
+    for name, column in columns.items():
+        accuracies = column["per_class_accuracy"]
+        cells = ", ".join(
+            f"{c} {'-' if a is None else format(a, '.3f')}" for c, a in zip(classes, accuracies, strict=True)
+        )
+        print(f"per-class accuracy, {name}: {cells}")
+
+
+def run_evaluate(args) -> int:
+    import functools
+    import json
+    import time
+
+    import torch
+
+    from . import evaluate
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    per_class = args.per_class or 1000
+
+    @functools.cache  # one object per dataset, so its real-data features are computed once
+    def evaluator(dataset):
+        return evaluate.load_evaluator(dataset, args.evaluator) if args.evaluator else None
+
+    if args.real:
+        if args.source or not args.dataset:
+            raise CganError("--real evaluates real train images: give --dataset NAME and no SOURCE")
+        if args.inception:
+            raise CganError("--inception is for generated images, not with --real")
+        result = evaluate.evaluate_real(
+            args.dataset, per_class, args.seed, args.data_dir, not args.no_cas, evaluator(args.dataset)
+        )
+        title, columns = f"{args.dataset}: real train images ({per_class} per class)", {"real train": result}
+        output = {"source": "real train", **result}
+    else:
+        result, source, counts = _evaluate_source(args, per_class, evaluator)
+        title, columns = f"{result['dataset']}: {source}", {"generated": result}
+        output = {"source": source, **result}
+        if not args.no_floor:
+            dataset = result["dataset"]
+            floor = evaluate.evaluate_real(
+                dataset,
+                seed=args.seed,
+                data_dir=args.data_dir,
+                cas=not args.no_cas,
+                evaluator=evaluator(dataset),
+                counts=counts,
+            )
+            columns["real floor"] = output["floor"] = floor
+    output["wall_s"] = round(time.perf_counter() - started, 1)
+    if args.json:
+        print(json.dumps(output))
+    else:
+        _print_evaluation(f"{title}, seed {args.seed}, {output['wall_s']:.1f} s", columns)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cgan", description="Class-conditional GANs: train, generate, evaluate."
@@ -203,6 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(commands)
     add_generate_parser(commands)
     add_data_parser(commands)
+    add_train_evaluator_parser(commands)
+    add_evaluate_parser(commands)
     return parser
 
 

@@ -51,9 +51,14 @@ METRIC_COLUMNS = (
     "g_grad_norm",
     "d_grad_norm",
     "images_per_s",
+    # filled on the rows written by --eval-every (at the end of an epoch), empty on the others:
+    "class_accuracy",
+    "fd_evaluator",
+    "precision",
+    "recall",
 )
 # Options that may change when a run is resumed; everything else must match the original run.
-RESUMABLE = ("epochs", "max_steps", "threads", "device", "log_every", "checkpoint_every")
+RESUMABLE = ("epochs", "max_steps", "threads", "device", "log_every", "checkpoint_every", "eval_every")
 
 
 @dataclass
@@ -66,6 +71,8 @@ class TrainConfig:
     g_width: int | None = None  # None: the architecture's default
     d_width: int | None = None
     embed_dim: int = 16
+    cond_d: str = "projection"
+    spectral_norm: bool = True
     epochs: int = 3
     max_steps: int | None = None  # stop after this many steps in all, even mid-epoch
     batch_size: int = 64
@@ -80,13 +87,31 @@ class TrainConfig:
     log_every: int = 10  # steps between rows of metrics.csv
     checkpoint_every: int | None = None  # steps between checkpoints; one is always written each epoch
     samples_per_class: int = 10  # columns of the per-epoch sample grid
+    eval_every: int | None = None  # epochs between quality measurements (cgan.evaluate) in metrics.csv
+    eval_per_class: int = 500  # generated images per class for those measurements
 
     def validate(self) -> None:
-        positive = ("epochs", "batch_size", "latent_dim", "embed_dim", "log_every", "samples_per_class")
+        positive = (
+            "epochs",
+            "batch_size",
+            "latent_dim",
+            "embed_dim",
+            "log_every",
+            "samples_per_class",
+            "eval_per_class",
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise CganError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ("max_steps", "max_images", "checkpoint_every", "threads", "g_width", "d_width"):
+        for name in (
+            "max_steps",
+            "max_images",
+            "checkpoint_every",
+            "threads",
+            "g_width",
+            "d_width",
+            "eval_every",
+        ):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise CganError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
@@ -106,6 +131,8 @@ class TrainConfig:
             g_width=self.g_width,
             d_width=self.d_width,
             embed_dim=self.embed_dim,
+            cond_d=self.cond_d,
+            spectral_norm=self.spectral_norm,
         )
 
     @classmethod
@@ -247,6 +274,22 @@ class Trainer:
             "classes": list(self.spec.classes),
             "arch": self.arch.to_dict(),
             "step": self.step,
+        }
+
+    def measure_quality(self) -> dict[str, float]:
+        from .evaluate import quality_metrics  # imported here: training without --eval-every never needs it
+
+        metrics = quality_metrics(
+            self.generator,
+            self.spec.name,
+            self.arch.latent_dim,
+            per_class=self.config.eval_per_class,
+            seed=self.config.seed,
+            device=self.device,
+            data_dir=self.config.data_dir,
+        )
+        return {
+            key: round(metrics[key], 6) for key in ("class_accuracy", "fd_evaluator", "precision", "recall")
         }
 
     @torch.inference_mode()
@@ -391,7 +434,18 @@ def fit(config: TrainConfig, resume: bool = False, progress: bool = True) -> Tra
                 if trainer.step >= total_steps or stop.requested:
                     break
             if trainer.step % steps_per_epoch == 0:
-                trainer.write_sample_grid(trainer.step // steps_per_epoch)
+                epoch = trainer.step // steps_per_epoch
+                trainer.write_sample_grid(epoch)
+                if config.eval_every and epoch % config.eval_every == 0:
+                    # Measured time is training time: the evaluation's own seconds are left out of elapsed_s.
+                    elapsed = elapsed_before + time.perf_counter() - session_start
+                    eval_start = time.perf_counter()
+                    quality = trainer.measure_quality()
+                    session_start += time.perf_counter() - eval_start
+                    writer.writerow(
+                        {"step": trainer.step, "epoch": epoch, "elapsed_s": round(elapsed, 3), **quality}
+                    )
+                    bar.write(f"epoch {epoch}: " + ", ".join(f"{k} {v:.4g}" for k, v in quality.items()))
             metrics_file.flush()
             trainer.save(elapsed_before + time.perf_counter() - session_start)
             last_save_step = trainer.step

@@ -1,0 +1,109 @@
+"""Generation from a run folder, through the Python API and the `cgan generate` command."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import cgan
+from cgan.cli import main
+from cgan.errors import CganError, CheckpointError
+
+
+def test_same_seed_same_images_different_seed_different_images(tiny_run):
+    generator = cgan.load_generator(tiny_run)
+    a = generator.generate([7] * 8, seed=1)
+    assert a.dtype == np.uint8 and a.shape == (8, 28, 28)
+    assert np.array_equal(a, generator.generate([7] * 8, seed=1))
+    assert not np.array_equal(a, generator.generate([7] * 8, seed=2))
+
+
+def test_images_do_not_depend_on_batching(tiny_run):
+    generator = cgan.load_generator(tiny_run)
+    labels = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] * 3
+    assert np.array_equal(
+        generator.generate(labels, seed=3), generator.generate(labels, seed=3, batch_size=7)
+    )
+
+
+def test_labels_by_name_and_index(tiny_run):
+    generator = cgan.load_generator(tiny_run)
+    assert generator.label_index("7") == generator.label_index(7) == 7
+    with pytest.raises(CganError, match="classes are: 0, 1"):
+        generator.label_index("sneaker")
+    with pytest.raises(CganError, match="out of range"):
+        generator.generate([10], seed=0)
+
+
+def test_cli_png_grid_for_one_class(tiny_run, tmp_path, capsys):
+    out = tmp_path / "sevens.png"
+    assert (
+        main(["generate", str(tiny_run), "--label", "7", "--count", "25", "--seed", "1", "--out", str(out)])
+        == 0
+    )
+    assert Image.open(out).size == (5 * 30 + 2, 5 * 30 + 2)  # 5x5 tiles of 28 px with 2 px gaps
+    assert "seed 1" in capsys.readouterr().out
+
+
+def test_cli_all_classes_one_row_each(tiny_run, tmp_path):
+    out = tmp_path / "grid.png"
+    assert main(["generate", str(tiny_run), "--all", "--count", "4", "--scale", "2", "--out", str(out)]) == 0
+    assert Image.open(out).size == (2 * (4 * 30 + 2), 2 * (10 * 30 + 2))
+
+
+def test_cli_npz_is_reproducible(tiny_run, tmp_path):
+    paths = [tmp_path / "a.npz", tmp_path / "b.npz"]
+    for path in paths:
+        main(["generate", str(tiny_run), "--label", "7", "--count", "50", "--seed", "1", "--out", str(path)])
+    a, b = (np.load(p) for p in paths)
+    assert a["images"].shape == (50, 28, 28) and a["images"].dtype == np.uint8
+    assert a["labels"].tolist() == [7] * 50
+    assert np.array_equal(a["images"], b["images"])
+
+
+def test_cli_out_dir_writes_one_png_per_image(tiny_run, tmp_path):
+    folder = tmp_path / "pngs"
+    assert (
+        main(["generate", str(tiny_run), "--label", "3", "5", "--count", "2", "--out-dir", str(folder)]) == 0
+    )
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "00000_3.png",
+        "00001_3.png",
+        "00002_5.png",
+        "00003_5.png",
+    ]
+    assert Image.open(folder / "00000_3.png").size == (28, 28)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--label", "11"], "out of range"),
+        (["--label", "dog"], "unknown class 'dog'"),
+        (["--all", "--out", "x.jpg"], "must end in .png or .npz"),
+    ],
+)
+def test_cli_bad_arguments_exit_2_with_one_line(tiny_run, tmp_path, capsys, args, message):
+    if "--out" not in args:
+        args = [*args, "--out", str(tmp_path / "x.png")]
+    assert main(["generate", str(tiny_run), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_missing_run_folder(tmp_path, capsys):
+    assert main(["generate", str(tmp_path / "nope"), "--all", "--out", str(tmp_path / "x.png")]) == 2
+    assert "neither a run folder nor a bundled generator" in capsys.readouterr().err
+
+
+def test_run_folder_with_damaged_weights(tiny_run, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_run, broken)
+    weights = broken / "generator.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="truncated"):
+        cgan.load_generator(broken)
+    (broken / "model.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        cgan.load_generator(broken)
