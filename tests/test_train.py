@@ -56,15 +56,19 @@ def test_run_folder_has_everything(shared_data, tmp_path):
     assert 0 < float(rows[0]["d_real"]) < 1
 
 
-@pytest.mark.parametrize("arch", ["dcgan", "mlp"])  # mlp: its dropout draws from the global RNG
-def test_stopped_and_resumed_run_ends_with_the_same_weights(shared_data, tmp_path, arch):
+@pytest.mark.parametrize(
+    "options",
+    [{"arch": "dcgan"}, {"arch": "mlp"}, {"arch": "dcgan", "ema": 0.9, "cond_d": "concat", "spectral_norm": False}],
+    ids=["dcgan", "mlp-with-dropout", "dcgan-ema-concat"],
+)
+def test_stopped_and_resumed_run_ends_with_the_same_weights(shared_data, tmp_path, options):
     straight = tmp_path / "straight"
-    fit(tiny_config(shared_data, straight, arch=arch, epochs=3), progress=False)
+    fit(tiny_config(shared_data, straight, epochs=3, **options), progress=False)
 
     resumed = tmp_path / "resumed"
-    first = fit(tiny_config(shared_data, resumed, arch=arch, epochs=3, max_steps=13), progress=False)
+    first = fit(tiny_config(shared_data, resumed, epochs=3, max_steps=13, **options), progress=False)
     assert first.step == 13  # stopped mid-epoch
-    fit(tiny_config(shared_data, resumed, arch=arch, epochs=3), resume=True, progress=False)
+    fit(tiny_config(shared_data, resumed, epochs=3, **options), resume=True, progress=False)
 
     a, b = checkpoint_tensors(straight), checkpoint_tensors(resumed)
     assert a.keys() == b.keys()
@@ -167,3 +171,22 @@ def test_ctrl_c_stops_cleanly_with_a_checkpoint(shared_data, tmp_path):
     assert step > 0
     saved = json.loads((run / "model.json").read_text())
     assert saved["step"] == step
+
+
+def test_ema_generator_is_what_generator_safetensors_holds(shared_data, tmp_path):
+    run = tmp_path / "run"
+    fit(tiny_config(shared_data, run, epochs=1, ema=0.5), progress=False)
+    state = checkpoint_tensors(run)
+    weights = load_file(str(run / "generator.safetensors"))
+    name = "project.0.weight"
+    assert torch.equal(weights[f"generator.{name}"], state[f"ema.{name}"])
+    assert not torch.equal(state[f"ema.{name}"], state[f"generator.{name}"])
+
+
+def test_cli_resume_refuses_to_change_the_run(shared_data, tmp_path, capsys):
+    from cgan.cli import main
+
+    run = tmp_path / "run"
+    fit(tiny_config(shared_data, run, epochs=1), progress=False)
+    assert main(["train", "--resume", str(run), "--lr", "0.1", "--epochs", "2"]) == 2
+    assert "--lr cannot change when resuming" in capsys.readouterr().err

@@ -58,6 +58,9 @@ def add_train_parser(commands) -> None:
         default=True,
         help="spectral normalisation in the discriminator (default: on)",
     )
+    p.add_argument(
+        "--ema", type=float, help="keep an average of the generator weights with this decay (e.g. 0.999)"
+    )
     p.add_argument("--clip-grad", type=float, help="clip each network's gradient to this L2 norm")
     p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same run (default: 0)")
     p.add_argument("--threads", type=positive_int, help="CPU threads (default: PyTorch's choice)")
@@ -76,29 +79,10 @@ def add_train_parser(commands) -> None:
 
 
 def run_train(args) -> int:
+    from dataclasses import asdict
+
     from .train import RESUMABLE, TrainConfig, fit
 
-    if args.resume:
-        parser_defaults = TrainConfig()
-        changed = [
-            name
-            for name in (
-                "dataset",
-                "arch",
-                "batch_size",
-                "lr",
-                "latent_dim",
-                "seed",
-                "g_width",
-                "d_width",
-                "cond_d",
-            )
-            if getattr(args, name) != getattr(parser_defaults, name) and getattr(args, name) is not None
-        ]
-        if changed or args.out:
-            flags = ", ".join("--" + n.replace("_", "-") for n in changed + (["out"] if args.out else []))
-            allowed = ", ".join("--" + n.replace("_", "-") for n in RESUMABLE)
-            raise CganError(f"{flags} cannot change when resuming; only {allowed} can")
     config = TrainConfig(
         dataset=args.dataset,
         data_dir=args.data_dir,
@@ -116,6 +100,7 @@ def run_train(args) -> int:
         lr=args.lr,
         beta1=args.beta1,
         beta2=args.beta2,
+        ema=args.ema,
         clip_grad=args.clip_grad,
         seed=args.seed,
         threads=args.threads,
@@ -126,6 +111,15 @@ def run_train(args) -> int:
         eval_every=args.eval_every,
         eval_per_class=args.eval_per_class,
     )
+    if args.resume:
+        # The run's own config.json decides everything else; a flag that tries to change it is a mistake.
+        defaults, given = asdict(TrainConfig(out=config.out)), asdict(config)
+        changed = [name for name in defaults if name not in RESUMABLE and given[name] != defaults[name]]
+        changed += ["out"] if args.out else []
+        if changed:
+            flags = ", ".join("--" + name.replace("_", "-") for name in changed)
+            allowed = ", ".join("--" + name.replace("_", "-") for name in RESUMABLE)
+            raise CganError(f"{flags} cannot change when resuming; only {allowed} can")
     result = fit(config, resume=bool(args.resume), progress=not args.no_progress)
     summary = (
         f"{result.run_dir}: step {result.step} (epoch {result.epoch}), {result.wall_s:.1f} s, "

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from . import data
 from .checkpoint import GENERATOR_FORMAT, atomic_write, load_module, load_tensors, read_json
 from .errors import CganError, CheckpointError
 from .models import ArchConfig, build_generator
@@ -98,9 +99,13 @@ def resolve_generator_dir(source: str | Path) -> Path:
         return path
     if path.is_file() and path.name == GENERATOR_FILE:
         return path.parent
-    bundled = BUNDLED_DIR / str(source)
-    if not path.exists() and (bundled / GENERATOR_FILE).is_file():
-        return bundled
+    if not path.exists():
+        try:
+            name = data.get_spec(str(source)).name  # "fashion_mnist" and other spellings name one folder
+        except CganError:
+            name = str(source)
+        if (BUNDLED_DIR / name / GENERATOR_FILE).is_file():
+            return BUNDLED_DIR / name
     available = sorted(p.name for p in BUNDLED_DIR.glob("*") if (p / GENERATOR_FILE).is_file())
     hint = (
         f"bundled generators: {', '.join(available)}" if available else "no bundled generators are installed"

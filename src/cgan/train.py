@@ -7,6 +7,7 @@ stopped and resumed end with the same weights as one that ran straight through.
 
 from __future__ import annotations
 
+import copy
 import csv
 import math
 import signal
@@ -58,7 +59,17 @@ METRIC_COLUMNS = (
     "recall",
 )
 # Options that may change when a run is resumed; everything else must match the original run.
-RESUMABLE = ("epochs", "max_steps", "threads", "device", "log_every", "checkpoint_every", "eval_every")
+RESUMABLE = (
+    "epochs",
+    "max_steps",
+    "threads",
+    "device",
+    "data_dir",
+    "log_every",
+    "checkpoint_every",
+    "eval_every",
+    "eval_per_class",
+)
 
 
 @dataclass
@@ -79,6 +90,7 @@ class TrainConfig:
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
+    ema: float | None = None  # decay of the generator's weight average, e.g. 0.999; None: no average
     clip_grad: float | None = None  # max L2 norm of each network's gradient; None: no clipping
     seed: int = 0
     threads: int | None = None  # None: PyTorch's default (the number of physical cores)
@@ -119,6 +131,8 @@ class TrainConfig:
             raise CganError(f"--lr must be positive, got {self.lr}")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise CganError(f"Adam betas must lie in [0, 1), got ({self.beta1}, {self.beta2})")
+        if self.ema is not None and not 0 < self.ema < 1:
+            raise CganError(f"--ema is a decay between 0 and 1 (e.g. 0.999), got {self.ema}")
         if self.clip_grad is not None and not self.clip_grad > 0:
             raise CganError(f"--clip-grad must be positive, got {self.clip_grad}")
 
@@ -180,6 +194,9 @@ class Trainer:
         self.arch = config.arch_config(spec.num_classes, spec.image_shape)
         torch.manual_seed(config.seed)
         self.generator = build_generator(self.arch).to(device)
+        # The exponential moving average of the generator's weights: what samples, evaluation and
+        # generator.safetensors use when --ema is on (smoother than the last step's weights).
+        self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False) if config.ema else None
         self.discriminator = build_discriminator(self.arch).to(device)
         betas = (config.beta1, config.beta2)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
@@ -207,6 +224,8 @@ class Trainer:
         g_loss.backward()
         g_norm = grad_norm(self.generator, clip) if measure or clip else None
         self.opt_g.step()
+        if self.ema is not None:
+            self.update_ema()
 
         if not measure:
             return None
@@ -219,10 +238,24 @@ class Trainer:
             "d_grad_norm": d_norm,
         }
 
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """ema = decay * ema + (1 - decay) * weights; buffers (batch-norm statistics) are copied as they are."""
+        ema_params = list(self.ema.parameters())
+        torch._foreach_lerp_(ema_params, list(self.generator.parameters()), 1.0 - self.config.ema)
+        for ema_buffer, buffer in zip(self.ema.buffers(), self.generator.buffers(), strict=True):
+            ema_buffer.copy_(buffer)
+
+    @property
+    def sampler(self) -> torch.nn.Module:
+        """The network to draw samples from: the EMA copy when there is one."""
+        return self.ema if self.ema is not None else self.generator
+
     # -- state on disk --------------------------------------------------------------------------
     def save(self, elapsed_s: float) -> None:
         tensors = {
             **module_tensors("generator", self.generator),
+            **(module_tensors("ema", self.ema) if self.ema is not None else {}),
             **module_tensors("discriminator", self.discriminator),
         }
         opt_g, groups_g = optimizer_tensors("opt_g", self.opt_g)
@@ -241,7 +274,7 @@ class Trainer:
         # The generator alone, so that generation works from the latest checkpoint of an unfinished run.
         save_tensors(
             self.run_dir / GENERATOR_FILE,
-            module_tensors("generator", self.generator),
+            module_tensors("generator", self.sampler),
             GENERATOR_FORMAT,
             {"step": self.step},
         )
@@ -255,6 +288,8 @@ class Trainer:
                 f"{path} was written for another model than {self.run_dir / CONFIG_FILE} describes"
             )
         load_module("generator", self.generator, tensors, path)
+        if self.ema is not None:
+            load_module("ema", self.ema, tensors, path)
         load_module("discriminator", self.discriminator, tensors, path)
         load_optimizer("opt_g", self.opt_g, tensors, meta["param_groups"]["opt_g"], path)
         load_optimizer("opt_d", self.opt_d, tensors, meta["param_groups"]["opt_d"], path)
@@ -280,7 +315,7 @@ class Trainer:
         from .evaluate import quality_metrics  # imported here: training without --eval-every never needs it
 
         metrics = quality_metrics(
-            self.generator,
+            self.sampler,
             self.spec.name,
             self.arch.latent_dim,
             per_class=self.config.eval_per_class,
@@ -301,9 +336,11 @@ class Trainer:
             self.device
         )
         labels = torch.arange(self.arch.num_classes).repeat_interleave(per_class).to(self.device)
-        self.generator.eval()
-        images = to_uint8(self.generator(z, labels))
-        self.generator.train()
+        sampler = self.sampler
+        was_training = sampler.training
+        sampler.eval()
+        images = to_uint8(sampler(z, labels))
+        sampler.train(was_training)
         path = self.run_dir / "samples" / f"epoch_{epoch:03d}.png"
         save_png(path, make_grid(images, per_class), scale=2)
         return path
@@ -420,6 +457,7 @@ def fit(config: TrainConfig, resume: bool = False, progress: bool = True) -> Tra
                     row["elapsed_s"] = round(elapsed_before + now - session_start, 3)
                     row.update({k: round(v, 6) for k, v in stats.items()})
                     writer.writerow(row)
+                    metrics_file.flush()  # so that a plot of a run in progress sees its latest rows
                     bar.set_postfix(
                         epoch=epoch + 1,
                         d=f"{stats['d_loss']:.3f}",
@@ -428,7 +466,6 @@ def fit(config: TrainConfig, resume: bool = False, progress: bool = True) -> Tra
                     )
                 every = config.checkpoint_every
                 if every and trainer.step - last_save_step >= every:
-                    metrics_file.flush()
                     trainer.save(elapsed_before + time.perf_counter() - session_start)
                     last_save_step = trainer.step
                 if trainer.step >= total_steps or stop.requested:
