@@ -190,3 +190,18 @@ def test_cli_resume_refuses_to_change_the_run(shared_data, tmp_path, capsys):
     fit(tiny_config(shared_data, run, epochs=1), progress=False)
     assert main(["train", "--resume", str(run), "--lr", "0.1", "--epochs", "2"]) == 2
     assert "--lr cannot change when resuming" in capsys.readouterr().err
+
+
+def test_ema_update_maths(shared_data, tmp_path):
+    from cgan.data import get_spec
+    from cgan.train import Trainer
+
+    config = tiny_config(shared_data, tmp_path / "run", ema=0.9)
+    trainer = Trainer(config, tmp_path / "run", get_spec("mnist"), torch.device("cpu"))
+    before = [p.detach().clone() for p in trainer.ema.parameters()]
+    with torch.no_grad():
+        for p in trainer.generator.parameters():
+            p.add_(1.0)
+    trainer.update_ema()
+    for old, new, current in zip(before, trainer.ema.parameters(), trainer.generator.parameters(), strict=True):
+        assert torch.allclose(new, 0.9 * old + 0.1 * current)
