@@ -74,3 +74,14 @@ def test_damaged_metadata(tmp_path):
     with pytest.raises(CheckpointError, match="damaged metadata"):
         load_tensors(path, GENERATOR_FORMAT)
     assert json  # the header is JSON inside a string: the damage is caught, not raised as JSONDecodeError
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "f", lambda tmp: Path(tmp).write_text("x"))
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "f").stat().st_mode & 0o777 == 0o644

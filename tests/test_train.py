@@ -58,7 +58,11 @@ def test_run_folder_has_everything(shared_data, tmp_path):
 
 @pytest.mark.parametrize(
     "options",
-    [{"arch": "dcgan"}, {"arch": "mlp"}, {"arch": "dcgan", "ema": 0.9, "cond_d": "concat", "spectral_norm": False}],
+    [
+        {"arch": "dcgan"},
+        {"arch": "mlp"},
+        {"arch": "dcgan", "ema": 0.9, "cond_d": "concat", "spectral_norm": False},
+    ],
     ids=["dcgan", "mlp-with-dropout", "dcgan-ema-concat"],
 )
 def test_stopped_and_resumed_run_ends_with_the_same_weights(shared_data, tmp_path, options):
@@ -203,5 +207,7 @@ def test_ema_update_maths(shared_data, tmp_path):
         for p in trainer.generator.parameters():
             p.add_(1.0)
     trainer.update_ema()
-    for old, new, current in zip(before, trainer.ema.parameters(), trainer.generator.parameters(), strict=True):
+    for old, new, current in zip(
+        before, trainer.ema.parameters(), trainer.generator.parameters(), strict=True
+    ):
         assert torch.allclose(new, 0.9 * old + 0.1 * current)
