@@ -35,3 +35,22 @@ def test_nonsaturating_gradient_is_strong_when_d_rejects_fakes():
     logits = torch.tensor([-10.0], requires_grad=True)
     nonsaturating_g_loss(logits).backward()
     assert logits.grad.item() < -0.99
+
+
+def test_hinge_losses_by_hand():
+    from cgan.losses import hinge_d_loss, hinge_g_loss
+
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-3.0, 0.25])
+    # real: max(0, 1-2)=0, max(0, 1-0.5)=0.5 -> 0.25; fake: max(0, 1-3)=0, max(0, 1.25)=1.25 -> 0.625
+    assert math.isclose(hinge_d_loss(real, fake).item(), 0.875)
+    assert math.isclose(hinge_g_loss(fake).item(), 1.375)
+
+
+def test_unknown_loss_is_a_clear_error():
+    import pytest
+
+    from cgan.errors import CganError
+    from cgan.losses import get_loss
+
+    with pytest.raises(CganError, match="unknown loss 'wgan'"):
+        get_loss("wgan")

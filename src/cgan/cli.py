@@ -100,6 +100,7 @@ def run_train(args) -> int:
         lr=args.lr,
         beta1=args.beta1,
         beta2=args.beta2,
+        loss=args.loss,
         ema=args.ema,
         clip_grad=args.clip_grad,
         seed=args.seed,

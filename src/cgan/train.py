@@ -34,7 +34,7 @@ from .checkpoint import (
     write_json,
 )
 from .errors import CganError, CheckpointError
-from .losses import nonsaturating_g_loss, vanilla_d_loss
+from .losses import get_loss
 from .models import ArchConfig, build_discriminator, build_generator
 from .sampling import GENERATOR_FILE, MODEL_FILE, make_grid, save_png, to_uint8
 
@@ -84,6 +84,7 @@ class TrainConfig:
     embed_dim: int = 16
     cond_d: str = "projection"
     spectral_norm: bool = True
+    loss: str = "vanilla"  # vanilla (non-saturating) or hinge
     epochs: int = 3
     max_steps: int | None = None  # stop after this many steps in all, even mid-epoch
     batch_size: int = 64
@@ -127,6 +128,7 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise CganError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        get_loss(self.loss)  # an unknown name fails here, before any data is read
         if not self.lr > 0:
             raise CganError(f"--lr must be positive, got {self.lr}")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
@@ -201,6 +203,7 @@ class Trainer:
         betas = (config.beta1, config.beta2)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas)
+        self.loss = get_loss(config.loss)
         self.noise = torch.Generator(device=device).manual_seed(config.seed)
         self.step = 0
         self.elapsed = 0.0  # training seconds of this run before the current session (set by load)
@@ -213,13 +216,13 @@ class Trainer:
 
         real_logits = self.discriminator(real, labels)
         fake_logits = self.discriminator(fake.detach(), labels)
-        d_loss = vanilla_d_loss(real_logits, fake_logits)
+        d_loss = self.loss.d_loss(real_logits, fake_logits)
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         d_norm = grad_norm(self.discriminator, clip) if measure or clip else None
         self.opt_d.step()
 
-        g_loss = nonsaturating_g_loss(self.discriminator(fake, labels))
+        g_loss = self.loss.g_loss(self.discriminator(fake, labels))
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         g_norm = grad_norm(self.generator, clip) if measure or clip else None
