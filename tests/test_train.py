@@ -202,6 +202,7 @@ def test_ema_update_maths(shared_data, tmp_path):
 
     config = tiny_config(shared_data, tmp_path / "run", ema=0.9)
     trainer = Trainer(config, tmp_path / "run", get_spec("mnist"), torch.device("cpu"))
+    trainer.step = 1000  # past the warm-up, where the decay is (1 + step) / (10 + step)
     before = [p.detach().clone() for p in trainer.ema.parameters()]
     with torch.no_grad():
         for p in trainer.generator.parameters():
@@ -211,3 +212,24 @@ def test_ema_update_maths(shared_data, tmp_path):
         before, trainer.ema.parameters(), trainer.generator.parameters(), strict=True
     ):
         assert torch.allclose(new, 0.9 * old + 0.1 * current)
+
+
+def test_ema_decay_warms_up(shared_data, tmp_path):
+    from cgan.data import get_spec
+    from cgan.train import Trainer
+
+    trainer = Trainer(
+        tiny_config(shared_data, tmp_path / "run", ema=0.999),
+        tmp_path / "run",
+        get_spec("mnist"),
+        torch.device("cpu"),
+    )
+    before = [p.detach().clone() for p in trainer.ema.parameters()]
+    with torch.no_grad():
+        for p in trainer.generator.parameters():
+            p.add_(1.0)
+    trainer.update_ema()  # step 0: decay 0.1, so the average moves 90% of the way
+    for old, new, current in zip(
+        before, trainer.ema.parameters(), trainer.generator.parameters(), strict=True
+    ):
+        assert torch.allclose(new, 0.1 * old + 0.9 * current)

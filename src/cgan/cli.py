@@ -59,6 +59,9 @@ def add_train_parser(commands) -> None:
         help="spectral normalisation in the discriminator (default: on)",
     )
     p.add_argument(
+        "--loss", choices=("vanilla", "hinge"), default="vanilla", help="adversarial loss (default: vanilla)"
+    )
+    p.add_argument(
         "--ema", type=float, help="keep an average of the generator weights with this decay (e.g. 0.999)"
     )
     p.add_argument("--clip-grad", type=float, help="clip each network's gradient to this L2 norm")
