@@ -190,24 +190,9 @@ def test_unbalanced_sets_are_compared_with_a_matching_reference(real, mnist_dir)
 # --- generators -------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def run_dir(shared_data, tmp_path_factory):
-    from cgan.train import TrainConfig, fit
-
-    out = tmp_path_factory.mktemp("runs") / "tiny"
-    config = TrainConfig(
-        dataset="mnist",
-        data_dir=str(shared_data / "mnist"),
-        out=str(out),
-        max_images=320,
-        batch_size=32,
-        epochs=1,
-        g_width=8,
-        d_width=8,
-        latent_dim=16,
-    )
-    fit(config, progress=False)
-    return out
+@pytest.fixture
+def run_dir(tiny_run):
+    return tiny_run
 
 
 def test_evaluate_generator(run_dir, mnist_dir):
