@@ -32,9 +32,9 @@ NOT_IN_COMMAND = {"out", "data_dir", "threads", "device", "max_images", "log_eve
 
 def training_command(config: dict) -> str:
     defaults = vars(TrainConfig())
-    parts = ["cgan train"]
+    parts = [f"cgan train --dataset {config['dataset']}"]
     for name, value in config.items():
-        if name in NOT_IN_COMMAND or value == defaults.get(name):
+        if name in NOT_IN_COMMAND | {"dataset"} or value == defaults.get(name):
             continue
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
@@ -51,11 +51,15 @@ def machine() -> str:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    return f"{os.cpu_count()} CPU cores ({cpu}), PyTorch {torch.__version__}, Python {platform.python_version()}"
+    return (
+        f"{os.cpu_count()} CPU cores ({cpu}), PyTorch {torch.__version__}, Python {platform.python_version()}"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("run")
     parser.add_argument("dataset")
     parser.add_argument("--data-dir", help="the dataset's folder, for the evaluation")
@@ -70,7 +74,7 @@ def main() -> None:
     for file in ("generator.safetensors", "model.json"):
         shutil.copyfile(run / file, target / file)
 
-    evaluate_args = ["evaluate", str(target)] + (["--data-dir", args.data_dir] if args.data_dir else [])
+    evaluate_args = ["evaluate", "--dataset", name] + (["--data-dir", args.data_dir] if args.data_dir else [])
     table = io.StringIO()
     with contextlib.redirect_stdout(table):
         if cgan_main(evaluate_args) != 0:
@@ -96,11 +100,11 @@ Trained with cgan's own training command, seed {config["seed"]}:
 
 ## Evaluation
 
-`cgan {" ".join(evaluate_args[:1])} --dataset {name}` (1,000 images per class, seed 0, against the real test
+`cgan evaluate --dataset {name}` (1,000 images per class, seed 0, against the real test
 split; the real-data floor is real train images measured the same way):
 
 ```
-{table.getvalue().strip()}
+{table.getvalue().strip().replace(str(target), f"bundled {name}")}
 ```
 
 ## Quality during training (`--eval-every`, 500 images per class)
