@@ -233,3 +233,13 @@ def test_ema_decay_warms_up(shared_data, tmp_path):
         before, trainer.ema.parameters(), trainer.generator.parameters(), strict=True
     ):
         assert torch.allclose(new, 0.1 * old + 0.9 * current)
+
+
+def test_resume_keeps_the_runs_own_options_unless_given(shared_data, tmp_path):
+    run = tmp_path / "run"
+    fit(tiny_config(shared_data, run, epochs=1, log_every=2), progress=False)
+    fit(
+        tiny_config(shared_data, run, epochs=2, log_every=10), resume=True, progress=False
+    )  # 10 is the default
+    config = json.loads((run / "config.json").read_text())
+    assert (config["epochs"], config["log_every"]) == (2, 2)

@@ -397,8 +397,11 @@ def prepare_run(config: TrainConfig, resume: bool) -> tuple[TrainConfig, Path]:
         if not has_checkpoint:
             raise CheckpointError(f"cannot resume: {run_dir} has no checkpoint yet ({CHECKPOINT_FILE})")
         saved = TrainConfig.from_dict(read_json(run_dir / CONFIG_FILE, "training config"))
+        defaults = TrainConfig()
         for name in RESUMABLE:
-            setattr(saved, name, getattr(config, name))
+            # How far to train is asked anew; any other option left at its default keeps the run's value.
+            if name in ("epochs", "max_steps") or getattr(config, name) != getattr(defaults, name):
+                setattr(saved, name, getattr(config, name))
         saved.out = str(run_dir)
         config = saved
     elif has_checkpoint:
