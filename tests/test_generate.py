@@ -28,7 +28,7 @@ def test_images_do_not_depend_on_batching(tiny_run):
 def test_labels_by_name_and_index(tiny_run):
     generator = cgan.load_generator(tiny_run)
     assert generator.label_index("7") == generator.label_index(7) == 7
-    with pytest.raises(CganError, match="classes are: 0, 1"):
+    with pytest.raises(CganError, match="unknown mnist class 'sneaker'; use an index 0-9"):
         generator.label_index("sneaker")
     with pytest.raises(CganError, match="out of range"):
         generator.generate([10], seed=0)
@@ -78,7 +78,7 @@ def test_cli_out_dir_writes_one_png_per_image(tiny_run, tmp_path):
     "args, message",
     [
         (["--label", "11"], "out of range"),
-        (["--label", "dog"], "unknown class 'dog'"),
+        (["--label", "dog"], "unknown mnist class 'dog'"),
         (["--all", "--out", "x.jpg"], "must end in .png or .npz"),
     ],
 )

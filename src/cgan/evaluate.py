@@ -613,8 +613,6 @@ def evaluate_generator(
     inception: bool = False,
 ) -> dict:
     """Every metric of `per_class` images of each class from a `TrainedGenerator`, noise drawn from `seed`."""
-    if generator.dataset is None:
-        raise CganError(f"{generator.source} does not say which dataset it was trained on")
     spec = data.get_spec(generator.dataset)
     if len(generator.classes) != spec.num_classes:
         raise CganError(

@@ -50,28 +50,12 @@ class TrainedGenerator:
         return next(self.net.parameters()).device
 
     @property
-    def dataset(self) -> str | None:
-        return self.meta.get("dataset")
+    def dataset(self) -> str:
+        return self.meta["dataset"]  # checked to name a known dataset by load_generator
 
     def label_index(self, label: int | str) -> int:
-        """A class given by index (7, "7") or by name ("sneaker", case-insensitive)."""
-        if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
-            index = int(label)
-        else:
-            text = str(label).strip()
-            names = [name.lower() for name in self.classes]
-            normalised = text.lower().replace("_", "-").replace(" ", "-")
-            if normalised in names:
-                return names.index(normalised)
-            if not text.lstrip("-").isdigit():
-                raise CganError(f"unknown class {text!r}; classes are: {', '.join(self.classes)}")
-            index = int(text)
-        if not 0 <= index < len(self.classes):
-            raise CganError(
-                f"class index {index} is out of range: this model has classes 0-{len(self.classes) - 1} "
-                f"({', '.join(self.classes)})"
-            )
-        return index
+        """A class given by index (7, "7") or by name ("sneaker", "Ankle boot"), as the dataset names them."""
+        return data.get_spec(self.dataset).class_index(label)
 
     @torch.inference_mode()
     def generate(
@@ -122,7 +106,8 @@ def load_generator(source: str | Path, device: str | torch.device = "cpu") -> Tr
     try:
         arch = ArchConfig.from_dict(model["arch"])
         classes = list(model["classes"])
-    except (KeyError, TypeError) as exc:
+        data.get_spec(model["dataset"])
+    except (KeyError, TypeError, CganError) as exc:
         raise CheckpointError(f"{folder / MODEL_FILE} lacks {exc}; the file is damaged") from None
     if len(classes) != arch.num_classes:
         raise CheckpointError(f"{folder / MODEL_FILE} lists {len(classes)} classes for {arch.num_classes}")
