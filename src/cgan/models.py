@@ -104,6 +104,11 @@ class DCGANGenerator(nn.Module):
         return self.up_28(torch.cat([features, maps_14], dim=1))
 
 
+def projection_logits(head: nn.Module, class_embedding: nn.Embedding, features, labels) -> torch.Tensor:
+    """Projection discriminator output (Miyato & Koyama 2018): head(features) + <embedding(label), features>."""
+    return head(features).squeeze(1) + (class_embedding(labels) * features).sum(1)
+
+
 class DCGANDiscriminator(nn.Module):
     """Two strided convolutions to a feature vector, then a logit.
 
@@ -133,8 +138,7 @@ class DCGANDiscriminator(nn.Module):
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.projection:
-            features = self.features(images)
-            return self.head(features).squeeze(1) + (self.class_embedding(labels) * features).sum(1)
+            return projection_logits(self.head, self.class_embedding, self.features(images), labels)
         _, height, width = self.image_shape
         label_map = self.label_map(labels).view(-1, 1, height, width)
         return self.head(self.features(torch.cat([images, label_map], dim=1))).squeeze(1)
@@ -191,7 +195,7 @@ class MLPDiscriminator(nn.Module):
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.projection:
             features = self.features(images.flatten(1))
-            return self.head(features).squeeze(1) + (self.class_embedding(labels) * features).sum(1)
+            return projection_logits(self.head, self.class_embedding, features, labels)
         features = self.features(torch.cat([images.flatten(1), self.label_map(labels)], dim=1))
         return self.head(features).squeeze(1)
 

@@ -106,9 +106,13 @@ def load_generator(source: str | Path, device: str | torch.device = "cpu") -> Tr
     try:
         arch = ArchConfig.from_dict(model["arch"])
         classes = list(model["classes"])
-        data.get_spec(model["dataset"])
-    except (KeyError, TypeError, CganError) as exc:
+        dataset = model["dataset"]
+    except (KeyError, TypeError) as exc:
         raise CheckpointError(f"{folder / MODEL_FILE} lacks {exc}; the file is damaged") from None
+    try:
+        data.get_spec(dataset)
+    except CganError as exc:
+        raise CheckpointError(f"{folder / MODEL_FILE}: {exc}") from None
     if len(classes) != arch.num_classes:
         raise CheckpointError(f"{folder / MODEL_FILE} lists {len(classes)} classes for {arch.num_classes}")
     if not (folder / GENERATOR_FILE).is_file():

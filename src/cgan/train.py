@@ -41,6 +41,8 @@ from .sampling import GENERATOR_FILE, MODEL_FILE, make_grid, save_png, to_uint8
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
 CHECKPOINT_FILE = Path("checkpoints") / "last.safetensors"
+# Filled on the rows written by --eval-every (at the end of an epoch), empty on the others.
+QUALITY_COLUMNS = ("class_accuracy", "fd_evaluator", "precision", "recall")
 METRIC_COLUMNS = (
     "step",
     "epoch",
@@ -52,11 +54,7 @@ METRIC_COLUMNS = (
     "g_grad_norm",
     "d_grad_norm",
     "images_per_s",
-    # filled on the rows written by --eval-every (at the end of an epoch), empty on the others:
-    "class_accuracy",
-    "fd_evaluator",
-    "precision",
-    "recall",
+    *QUALITY_COLUMNS,
 )
 # Options that may change when a run is resumed; everything else must match the original run.
 RESUMABLE = (
@@ -331,9 +329,7 @@ class Trainer:
             device=self.device,
             data_dir=self.config.data_dir,
         )
-        return {
-            key: round(metrics[key], 6) for key in ("class_accuracy", "fd_evaluator", "precision", "recall")
-        }
+        return {key: round(metrics[key], 6) for key in QUALITY_COLUMNS}
 
     @torch.inference_mode()
     def write_sample_grid(self, epoch: int) -> Path:
