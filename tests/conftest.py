@@ -17,21 +17,35 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_run(shared_data, tmp_path_factory) -> Path:
-    """A run folder trained for 20 steps on 320 real MNIST images: enough to generate from, in seconds."""
-    from cgan.train import TrainConfig, fit
+def tiny_config(shared_data):
+    """Makes a TrainConfig for a tiny, fast run on 320 real MNIST images (10 steps per epoch)."""
+    from cgan.train import TrainConfig
+
+    def make(out, **overrides) -> TrainConfig:
+        values = dict(
+            dataset="mnist",
+            data_dir=str(shared_data / "mnist"),
+            out=str(out),
+            max_images=320,
+            batch_size=32,
+            epochs=2,
+            g_width=8,
+            d_width=8,
+            latent_dim=16,
+            log_every=1,
+            samples_per_class=2,
+        )
+        values.update(overrides)
+        return TrainConfig(**values)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_config, tmp_path_factory) -> Path:
+    """A run folder trained for 20 steps: enough to generate from, in seconds."""
+    from cgan.train import fit
 
     run = tmp_path_factory.mktemp("runs") / "tiny"
-    config = TrainConfig(
-        dataset="mnist",
-        data_dir=str(shared_data / "mnist"),
-        out=str(run),
-        max_images=320,
-        batch_size=32,
-        epochs=2,
-        g_width=8,
-        d_width=8,
-        latent_dim=16,
-    )
-    fit(config, progress=False)
+    fit(tiny_config(run), progress=False)
     return run

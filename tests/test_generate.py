@@ -107,3 +107,15 @@ def test_run_folder_with_damaged_weights(tiny_run, tmp_path):
     (broken / "model.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="not valid JSON"):
         cgan.load_generator(broken)
+
+
+def test_model_of_an_unknown_dataset_is_refused(tiny_run, tmp_path):
+    import json
+    import shutil
+
+    foreign = tmp_path / "foreign"
+    shutil.copytree(tiny_run, foreign)
+    model = json.loads((foreign / "model.json").read_text())
+    (foreign / "model.json").write_text(json.dumps({**model, "dataset": "cifar10"}))
+    with pytest.raises(CheckpointError, match="model.json: unknown dataset 'cifar10'"):
+        cgan.load_generator(foreign)

@@ -13,34 +13,16 @@ import torch
 from safetensors.torch import load_file
 
 from cgan.errors import CganError, CheckpointError
-from cgan.train import TrainConfig, fit
-
-
-def tiny_config(shared_data, out, **overrides):
-    values = dict(
-        dataset="mnist",
-        data_dir=str(shared_data / "mnist"),
-        out=str(out),
-        max_images=320,
-        batch_size=32,  # 10 steps per epoch
-        epochs=2,
-        g_width=8,
-        d_width=8,
-        latent_dim=16,
-        log_every=1,
-        samples_per_class=2,
-    )
-    values.update(overrides)
-    return TrainConfig(**values)
+from cgan.train import fit
 
 
 def checkpoint_tensors(run):
     return load_file(str(run / "checkpoints" / "last.safetensors"))
 
 
-def test_run_folder_has_everything(shared_data, tmp_path):
+def test_run_folder_has_everything(tiny_config, tmp_path):
     run = tmp_path / "run"
-    result = fit(tiny_config(shared_data, run), progress=False)
+    result = fit(tiny_config(run), progress=False)
     assert (result.step, result.epoch, result.interrupted) == (20, 2, False)
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]
     assert (run / "generator.safetensors").is_file()
@@ -65,14 +47,14 @@ def test_run_folder_has_everything(shared_data, tmp_path):
     ],
     ids=["dcgan", "mlp-with-dropout", "dcgan-ema-concat"],
 )
-def test_stopped_and_resumed_run_ends_with_the_same_weights(shared_data, tmp_path, options):
+def test_stopped_and_resumed_run_ends_with_the_same_weights(tiny_config, tmp_path, options):
     straight = tmp_path / "straight"
-    fit(tiny_config(shared_data, straight, epochs=3, **options), progress=False)
+    fit(tiny_config(straight, epochs=3, **options), progress=False)
 
     resumed = tmp_path / "resumed"
-    first = fit(tiny_config(shared_data, resumed, epochs=3, max_steps=13, **options), progress=False)
+    first = fit(tiny_config(resumed, epochs=3, max_steps=13, **options), progress=False)
     assert first.step == 13  # stopped mid-epoch
-    fit(tiny_config(shared_data, resumed, epochs=3, **options), resume=True, progress=False)
+    fit(tiny_config(resumed, epochs=3, **options), resume=True, progress=False)
 
     a, b = checkpoint_tensors(straight), checkpoint_tensors(resumed)
     assert a.keys() == b.keys()
@@ -82,35 +64,35 @@ def test_stopped_and_resumed_run_ends_with_the_same_weights(shared_data, tmp_pat
         assert [int(r["step"]) for r in csv.DictReader(f)] == list(range(1, 31))
 
 
-def test_resume_extends_to_more_epochs(shared_data, tmp_path):
+def test_resume_extends_to_more_epochs(tiny_config, tmp_path):
     run = tmp_path / "run"
-    fit(tiny_config(shared_data, run, epochs=1), progress=False)
-    result = fit(tiny_config(shared_data, run, epochs=2), resume=True, progress=False)
+    fit(tiny_config(run, epochs=1), progress=False)
+    result = fit(tiny_config(run, epochs=2), resume=True, progress=False)
     assert (result.step, result.epoch) == (20, 2)
     assert (run / "samples" / "epoch_002.png").is_file()
 
 
-def test_existing_run_is_not_overwritten(shared_data, tmp_path):
+def test_existing_run_is_not_overwritten(tiny_config, tmp_path):
     run = tmp_path / "run"
-    fit(tiny_config(shared_data, run, epochs=1), progress=False)
+    fit(tiny_config(run, epochs=1), progress=False)
     before = (run / "generator.safetensors").read_bytes()
     with pytest.raises(CganError, match="--resume"):
-        fit(tiny_config(shared_data, run, epochs=1), progress=False)
+        fit(tiny_config(run, epochs=1), progress=False)
     assert (run / "generator.safetensors").read_bytes() == before
 
 
-def test_resume_needs_a_checkpoint(shared_data, tmp_path):
+def test_resume_needs_a_checkpoint(tiny_config, tmp_path):
     with pytest.raises(CheckpointError, match="no config.json"):
-        fit(tiny_config(shared_data, tmp_path / "nothing"), resume=True, progress=False)
+        fit(tiny_config(tmp_path / "nothing"), resume=True, progress=False)
 
 
-def test_truncated_checkpoint_gives_a_clear_error(shared_data, tmp_path):
+def test_truncated_checkpoint_gives_a_clear_error(tiny_config, tmp_path):
     run = tmp_path / "run"
-    fit(tiny_config(shared_data, run, epochs=1), progress=False)
+    fit(tiny_config(run, epochs=1), progress=False)
     path = run / "checkpoints" / "last.safetensors"
     path.write_bytes(path.read_bytes()[:5000])
     with pytest.raises(CheckpointError, match="truncated"):
-        fit(tiny_config(shared_data, run, epochs=2), resume=True, progress=False)
+        fit(tiny_config(run, epochs=2), resume=True, progress=False)
 
 
 @pytest.mark.parametrize(
@@ -124,14 +106,14 @@ def test_truncated_checkpoint_gives_a_clear_error(shared_data, tmp_path):
         ({"device": "tpu9"}, "device"),
     ],
 )
-def test_bad_arguments(shared_data, tmp_path, overrides, message):
+def test_bad_arguments(tiny_config, tmp_path, overrides, message):
     with pytest.raises(CganError, match=message):
-        fit(tiny_config(shared_data, tmp_path / "run", **overrides), progress=False)
+        fit(tiny_config(tmp_path / "run", **overrides), progress=False)
 
 
-def test_clip_grad_records_the_norm_before_clipping(shared_data, tmp_path):
+def test_clip_grad_records_the_norm_before_clipping(tiny_config, tmp_path):
     run = tmp_path / "run"
-    fit(tiny_config(shared_data, run, epochs=1, clip_grad=1e-3), progress=False)
+    fit(tiny_config(run, epochs=1, clip_grad=1e-3), progress=False)
     with open(run / "metrics.csv") as f:
         norms = [float(r["d_grad_norm"]) for r in csv.DictReader(f)]
     assert max(norms) > 1e-3
@@ -177,9 +159,9 @@ def test_ctrl_c_stops_cleanly_with_a_checkpoint(shared_data, tmp_path):
     assert saved["step"] == step
 
 
-def test_ema_generator_is_what_generator_safetensors_holds(shared_data, tmp_path):
+def test_ema_generator_is_what_generator_safetensors_holds(tiny_config, tmp_path):
     run = tmp_path / "run"
-    fit(tiny_config(shared_data, run, epochs=1, ema=0.5), progress=False)
+    fit(tiny_config(run, epochs=1, ema=0.5), progress=False)
     state = checkpoint_tensors(run)
     weights = load_file(str(run / "generator.safetensors"))
     name = "project.0.weight"
@@ -187,20 +169,20 @@ def test_ema_generator_is_what_generator_safetensors_holds(shared_data, tmp_path
     assert not torch.equal(state[f"ema.{name}"], state[f"generator.{name}"])
 
 
-def test_cli_resume_refuses_to_change_the_run(shared_data, tmp_path, capsys):
+def test_cli_resume_refuses_to_change_the_run(tiny_config, tmp_path, capsys):
     from cgan.cli import main
 
     run = tmp_path / "run"
-    fit(tiny_config(shared_data, run, epochs=1), progress=False)
+    fit(tiny_config(run, epochs=1), progress=False)
     assert main(["train", "--resume", str(run), "--lr", "0.1", "--epochs", "2"]) == 2
     assert "--lr cannot change when resuming" in capsys.readouterr().err
 
 
-def test_ema_update_maths(shared_data, tmp_path):
+def test_ema_update_maths(tiny_config, tmp_path):
     from cgan.data import get_spec
     from cgan.train import Trainer
 
-    config = tiny_config(shared_data, tmp_path / "run", ema=0.9)
+    config = tiny_config(tmp_path / "run", ema=0.9)
     trainer = Trainer(config, tmp_path / "run", get_spec("mnist"), torch.device("cpu"))
     trainer.step = 1000  # past the warm-up, where the decay is (1 + step) / (10 + step)
     before = [p.detach().clone() for p in trainer.ema.parameters()]
@@ -214,12 +196,12 @@ def test_ema_update_maths(shared_data, tmp_path):
         assert torch.allclose(new, 0.9 * old + 0.1 * current)
 
 
-def test_ema_decay_warms_up(shared_data, tmp_path):
+def test_ema_decay_warms_up(tiny_config, tmp_path):
     from cgan.data import get_spec
     from cgan.train import Trainer
 
     trainer = Trainer(
-        tiny_config(shared_data, tmp_path / "run", ema=0.999),
+        tiny_config(tmp_path / "run", ema=0.999),
         tmp_path / "run",
         get_spec("mnist"),
         torch.device("cpu"),
@@ -235,11 +217,9 @@ def test_ema_decay_warms_up(shared_data, tmp_path):
         assert torch.allclose(new, 0.1 * old + 0.9 * current)
 
 
-def test_resume_keeps_the_runs_own_options_unless_given(shared_data, tmp_path):
+def test_resume_keeps_the_runs_own_options_unless_given(tiny_config, tmp_path):
     run = tmp_path / "run"
-    fit(tiny_config(shared_data, run, epochs=1, log_every=2), progress=False)
-    fit(
-        tiny_config(shared_data, run, epochs=2, log_every=10), resume=True, progress=False
-    )  # 10 is the default
+    fit(tiny_config(run, epochs=1, log_every=2), progress=False)
+    fit(tiny_config(run, epochs=2, log_every=10), resume=True, progress=False)  # 10 is the default
     config = json.loads((run / "config.json").read_text())
     assert (config["epochs"], config["log_every"]) == (2, 2)
