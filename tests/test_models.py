@@ -1,33 +1,45 @@
+import json
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 
+import cgan
 from cgan.errors import CganError
-from cgan.models import ArchConfig, build_discriminator, build_generator
+from cgan.models import ArchConfig, ConditionalBatchNorm, build_discriminator, build_generator
+
+SMALL = dict(latent_dim=8, g_width=8, d_width=8, embed_dim=4)
+BUNDLED_MNIST = Path(cgan.__file__).parent / "pretrained" / "mnist"
 
 
 @pytest.mark.parametrize("arch", ["dcgan", "mlp"])
 def test_shapes_and_range(arch):
-    cfg = ArchConfig(arch=arch, latent_dim=8, g_width=8, d_width=8, embed_dim=4)
+    cfg = ArchConfig(arch=arch, **SMALL)
     generator, discriminator = build_generator(cfg), build_discriminator(cfg)
     z, labels = torch.randn(5, 8), torch.tensor([0, 1, 2, 3, 9])
     images = generator(z, labels)
     assert images.shape == (5, 1, 28, 28)
     assert images.min() >= -1 and images.max() <= 1
-    assert discriminator(images, labels).shape == (5,)
+    logits, class_logits = discriminator(images, labels)
+    assert logits.shape == (5,)
+    assert class_logits is None  # the default conditioning, projection, has no classifier
 
 
 @pytest.mark.parametrize("arch", ["dcgan", "mlp"])
 def test_label_changes_both_networks(arch):
     torch.manual_seed(0)
-    cfg = ArchConfig(arch=arch, latent_dim=8, g_width=8, d_width=8, embed_dim=4)
+    cfg = ArchConfig(arch=arch, **SMALL)
     generator, discriminator = build_generator(cfg).eval(), build_discriminator(cfg).eval()
     z = torch.randn(1, 8).repeat(2, 1)
     labels = torch.tensor([3, 7])
     images = generator(z, labels)
     assert not torch.allclose(images[0], images[1]), "the label must change the generated image"
     same_image = images[:1].repeat(2, 1, 1, 1)
-    logits = discriminator(same_image, labels)
-    assert logits[0] != logits[1], "the label must change the discriminator's verdict"
+    logits, _ = discriminator(same_image, labels)
+    swapped, _ = discriminator(same_image, labels.flip(0))
+    # Same input rows in the same positions: only the labels differ, so any difference is theirs.
+    assert not torch.equal(logits, swapped), "the label must change the discriminator's verdict"
 
 
 def test_widths_and_latent_size_are_configurable():
@@ -45,12 +57,32 @@ def test_architecture_defaults_and_round_trip():
     assert ArchConfig.from_dict(cfg.to_dict()) == cfg
 
 
+def test_round_trip_keeps_the_conditionings():
+    cfg = ArchConfig(cond_g="cbn", cond_d="acgan", spectral_norm=False, **SMALL)
+    stored = json.loads(json.dumps(cfg.to_dict()))  # as model.json holds it: image_shape becomes a list
+    assert stored["cond_g"] == "cbn"
+    assert ArchConfig.from_dict(stored) == cfg
+
+
+def test_model_json_without_cond_g_loads_as_concat():
+    """model.json files written before cond_g existed, such as the bundled ones, lack the key."""
+    old = ArchConfig().to_dict()
+    del old["cond_g"]
+    assert ArchConfig.from_dict(old).cond_g == "concat"
+    bundled = json.loads((BUNDLED_MNIST / "model.json").read_text())["arch"]
+    assert "cond_g" not in bundled
+    assert ArchConfig.from_dict(bundled).cond_g == "concat"
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
         ({"arch": "resnet"}, "unknown architecture"),
         ({"latent_dim": 0}, "latent_dim"),
         ({"g_width": -1}, "g_width"),
+        ({"cond_g": "film"}, "unknown generator conditioning 'film'; choose concat, cbn"),
+        ({"cond_g": "cbn", "arch": "mlp"}, "dcgan"),
+        ({"cond_d": "acgan-softmax"}, "unknown discriminator conditioning"),
     ],
 )
 def test_bad_architecture_is_a_clear_error(kwargs, message):
@@ -63,20 +95,133 @@ def test_unknown_keys_in_stored_config_are_refused():
         ArchConfig.from_dict({"arch": "dcgan", "attention": True})
 
 
+# --- generator conditioning ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cond_g", ["concat", "cbn"])
+def test_dcgan_generator_conditionings_shapes_range_and_label(cond_g):
+    torch.manual_seed(0)
+    generator = build_generator(ArchConfig(cond_g=cond_g, **SMALL))
+    images = generator(torch.randn(4, 8), torch.tensor([0, 1, 5, 9]))  # training mode: batch statistics
+    assert images.shape == (4, 1, 28, 28)
+    assert images.min() >= -1 and images.max() <= 1
+    generator.eval()
+    z = torch.randn(1, 8).repeat(2, 1)
+    images = generator(z, torch.tensor([3, 7]))
+    assert not torch.allclose(images[0], images[1]), "the label must change the generated image"
+
+
+def test_cbn_generator_sees_the_label_only_through_its_norms():
+    generator = build_generator(ArchConfig(cond_g="cbn", **SMALL))
+    keys = set(generator.state_dict())
+    assert {"norm_7.scale.weight", "norm_7.shift.weight", "norm_14.scale.weight"} <= keys
+    assert not any(key.startswith("label_map") for key in keys)
+
+
+@pytest.mark.parametrize("conditioned, neutral", [("norm_7", "norm_14"), ("norm_14", "norm_7")])
+def test_cbn_generator_conditions_both_norms(conditioned, neutral):
+    """With one norm made the same for every class, the label still changes the image through the other."""
+    torch.manual_seed(0)
+    generator = build_generator(ArchConfig(cond_g="cbn", **SMALL)).eval()
+    with torch.no_grad():
+        getattr(generator, neutral).scale.weight.fill_(1.0)
+        getattr(generator, neutral).shift.weight.zero_()
+        getattr(generator, conditioned).shift.weight[7] = 0.5
+    images = generator(torch.randn(1, 8).repeat(2, 1), torch.tensor([3, 7]))
+    assert not torch.allclose(images[0], images[1])
+
+
+def test_conditional_batch_norm_is_initialised_as_plain_batch_norm():
+    generator = build_generator(ArchConfig(cond_g="cbn", **SMALL))
+    for norm in (generator.norm_7, generator.norm_14):
+        assert isinstance(norm, ConditionalBatchNorm)
+        assert abs(norm.scale.weight.mean().item() - 1.0) < 0.05
+        assert norm.scale.weight.std().item() < 0.05
+        assert torch.equal(norm.shift.weight, torch.zeros_like(norm.shift.weight))
+
+
+def test_conditional_batch_norm_scales_and_shifts_per_class():
+    norm = ConditionalBatchNorm(features=3, num_classes=10).eval()  # running stats 0/1: x / sqrt(1 + eps)
+    with torch.no_grad():
+        norm.scale.weight.fill_(1.0)
+        norm.shift.weight.zero_()
+    x = torch.randn(1, 3, 4, 4).repeat(2, 1, 1, 1)
+    labels = torch.tensor([3, 5])
+    out = norm(x, labels)
+    assert torch.allclose(out[0], out[1]), "equal scales and shifts: the label changes nothing"
+    with torch.no_grad():
+        norm.scale.weight[3] = 2.0
+        norm.shift.weight[5, 1] = 0.5
+    out = norm(x, labels)
+    plain = norm.norm(x[:1])[0]
+    assert torch.allclose(out[0], 2 * plain), "class 3's scale doubles its output"
+    expected_5 = plain.clone()
+    expected_5[1] += 0.5
+    assert torch.allclose(out[1], expected_5), "class 5's shift moves channel 1 only"
+
+
+# --- discriminator conditioning ------------------------------------------------------------------------
+
+
 @pytest.mark.parametrize("arch", ["dcgan", "mlp"])
-@pytest.mark.parametrize("cond_d", ["projection", "concat"])
+@pytest.mark.parametrize("cond_d", ["projection", "concat", "acgan"])
 @pytest.mark.parametrize("spectral_norm", [True, False])
 def test_discriminator_conditionings_compose(arch, cond_d, spectral_norm):
     torch.manual_seed(0)
     cfg = ArchConfig(arch=arch, g_width=8, d_width=8, cond_d=cond_d, spectral_norm=spectral_norm)
-    discriminator = build_discriminator(cfg).eval()
+    discriminator = build_discriminator(cfg).eval()  # eval: no dropout (mlp), fixed spectral norms
     images = torch.rand(1, 1, 28, 28).repeat(2, 1, 1, 1) * 2 - 1
-    logits = discriminator(images, torch.tensor([2, 5]))
-    assert logits.shape == (2,) and logits[0] != logits[1]
+    logits, class_logits = discriminator(images, torch.tensor([2, 5]))
+    swapped, swapped_class_logits = discriminator(images, torch.tensor([5, 2]))
+    assert logits.shape == (2,)
+    if cond_d == "acgan":
+        # D does not see the label: the same image scores the same whatever the label ...
+        assert torch.equal(logits, swapped)
+        assert torch.allclose(logits[0], logits[1], rtol=0, atol=1e-6)
+        # ... but classifies it, one logit per class.
+        assert class_logits.shape == (2, 10)
+        assert torch.equal(class_logits, swapped_class_logits)
+    else:
+        # The same rows in the same positions with the labels swapped: any difference is the labels'.
+        assert not torch.allclose(logits, swapped, rtol=0, atol=1e-7), "the label must change the logit"
+        assert class_logits is None and swapped_class_logits is None
     has_sn = any("parametrizations" in name for name, _ in discriminator.named_parameters())
     assert has_sn == spectral_norm
 
 
-def test_unknown_discriminator_conditioning():
-    with pytest.raises(CganError, match="unknown discriminator conditioning"):
-        ArchConfig(cond_d="acgan-softmax")
+@pytest.mark.parametrize("arch", ["dcgan", "mlp"])
+def test_acgan_class_logits_come_from_the_classifier(arch):
+    cfg = ArchConfig(arch=arch, g_width=8, d_width=8, cond_d="acgan")
+    discriminator = build_discriminator(cfg).eval()
+    with torch.no_grad():
+        discriminator.head.classifier.bias[7] = 100.0
+    logits, class_logits = discriminator(torch.rand(3, 1, 28, 28) * 2 - 1, torch.tensor([0, 1, 2]))
+    assert logits.shape == (3,)
+    assert class_logits.argmax(1).tolist() == [7, 7, 7]
+    class_logits.sum().backward()
+    assert discriminator.head.classifier.bias.grad is not None
+
+
+# --- the bundled generators ----------------------------------------------------------------------------
+
+
+def test_concat_generator_keeps_the_key_layout_of_the_bundled_weights():
+    keys = set(build_generator(ArchConfig()).state_dict())
+    expected = {
+        "label_map_7.weight",
+        "label_map_14.weight",
+        "project.0.weight",
+        "up_14.0.weight",
+        "up_28.0.weight",
+    }
+    assert expected <= keys
+
+
+def test_bundled_mnist_generator_still_loads_and_generates():
+    from cgan.sampling import load_generator
+
+    generator = load_generator("mnist")
+    assert generator.arch.cond_g == "concat"
+    images = generator.generate([3, 8], seed=0)
+    assert images.shape == (2, 28, 28) and images.dtype == np.uint8
+    assert images.min() < 64 and images.max() > 192, "a trained MNIST digit has dark background, bright ink"

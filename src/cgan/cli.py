@@ -6,7 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from .augment import DEFAULT_POLICY, TRANSFORMS
 from .errors import CganError
+from .losses import LOSSES
+from .models import D_CONDITIONINGS, G_CONDITIONINGS
+from .study import RECIPES
+from .train import DEFAULT_GP_WEIGHT
 
 DATASET_NAMES = ("mnist", "fashion-mnist")
 
@@ -21,6 +26,21 @@ def positive_int(text: str) -> int:
     return value
 
 
+def duration(text: str) -> float:
+    """Seconds from '90', '90s', '5m' or '1.5h'."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a duration such as 90s, 5m or 1.5h, got {text!r}"
+        ) from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return seconds
+
+
 def add_train_parser(commands) -> None:
     p = commands.add_parser("train", help="train a conditional GAN into a run folder")
     p.add_argument("--dataset", default="mnist", help="mnist or fashion-mnist (default: mnist)")
@@ -32,6 +52,11 @@ def add_train_parser(commands) -> None:
     )
     p.add_argument("--epochs", type=positive_int, default=3, help="train until this epoch (default: 3)")
     p.add_argument("--max-steps", type=positive_int, help="stop after this many optimisation steps in all")
+    p.add_argument(
+        "--max-time",
+        type=duration,
+        help="stop after this much training time in all, e.g. 5m (not counting evaluation)",
+    )
     p.add_argument("--batch-size", type=positive_int, default=64, help="images per step (default: 64)")
     p.add_argument(
         "--lr", type=float, default=2e-4, help="Adam learning rate of both networks (default: 2e-4)"
@@ -47,10 +72,18 @@ def add_train_parser(commands) -> None:
         "--embed-dim", type=positive_int, default=16, help="generator label embedding size (default: 16)"
     )
     p.add_argument(
+        "--cond-g",
+        choices=G_CONDITIONINGS,
+        default="concat",
+        help="how the generator sees the label: label maps beside the features (concat, default) "
+        "or conditional batch norm (cbn)",
+    )
+    p.add_argument(
         "--cond-d",
-        choices=("projection", "concat"),
+        choices=D_CONDITIONINGS,
         default="projection",
-        help="how the discriminator sees the label: projection (default) or a label map beside the image",
+        help="how the discriminator sees the label: projection (default), a label map beside the image "
+        "(concat), or an auxiliary classifier (acgan)",
     )
     p.add_argument(
         "--spectral-norm",
@@ -59,7 +92,25 @@ def add_train_parser(commands) -> None:
         help="spectral normalisation in the discriminator (default: on)",
     )
     p.add_argument(
-        "--loss", choices=("vanilla", "hinge"), default="vanilla", help="adversarial loss (default: vanilla)"
+        "--loss", choices=tuple(LOSSES), default="vanilla", help="adversarial loss (default: vanilla)"
+    )
+    p.add_argument(
+        "--n-critic", type=positive_int, default=1, help="discriminator steps per generator step (default: 1)"
+    )
+    p.add_argument(
+        "--gp-weight",
+        type=float,
+        default=DEFAULT_GP_WEIGHT,
+        help=f"weight of the gradient penalty of --loss wgan-gp (default: {DEFAULT_GP_WEIGHT:g})",
+    )
+    p.add_argument("--r1", type=float, metavar="GAMMA", help="R1 penalty on real images with this gamma")
+    p.add_argument(
+        "--augment",
+        nargs="?",
+        const=DEFAULT_POLICY,
+        metavar="POLICY",
+        help=f"differentiable augmentation (DiffAugment) of D's inputs; POLICY is a comma-separated list of "
+        f"{', '.join(TRANSFORMS)} (default when given alone: {DEFAULT_POLICY})",
     )
     p.add_argument(
         "--ema", type=float, help="keep an average of the generator weights with this decay (e.g. 0.999)"
@@ -73,7 +124,14 @@ def add_train_parser(commands) -> None:
     p.add_argument(
         "--checkpoint-every", type=positive_int, help="steps between checkpoints (always: each epoch)"
     )
-    p.add_argument("--eval-every", type=positive_int, help="measure quality every N epochs into metrics.csv")
+    p.add_argument(
+        "--eval-every",
+        type=positive_int,
+        help="measure quality every N epochs into metrics.csv and keep the best generator in best.safetensors",
+    )
+    p.add_argument(
+        "--eval-every-time", type=duration, help="the same, every this much training time, e.g. 30s"
+    )
     p.add_argument(
         "--eval-per-class", type=positive_int, default=500, help="images per class for --eval-every"
     )
@@ -95,15 +153,21 @@ def run_train(args) -> int:
         g_width=args.g_width,
         d_width=args.d_width,
         embed_dim=args.embed_dim,
+        cond_g=args.cond_g,
         cond_d=args.cond_d,
         spectral_norm=args.spectral_norm,
         epochs=args.epochs,
         max_steps=args.max_steps,
+        max_seconds=args.max_time,
         batch_size=args.batch_size,
         lr=args.lr,
         beta1=args.beta1,
         beta2=args.beta2,
         loss=args.loss,
+        n_critic=args.n_critic,
+        gp_weight=args.gp_weight,
+        r1=args.r1,
+        augment=args.augment,
         ema=args.ema,
         clip_grad=args.clip_grad,
         seed=args.seed,
@@ -113,6 +177,7 @@ def run_train(args) -> int:
         log_every=args.log_every,
         checkpoint_every=args.checkpoint_every,
         eval_every=args.eval_every,
+        eval_every_s=args.eval_every_time,
         eval_per_class=args.eval_per_class,
     )
     if args.resume:
@@ -409,6 +474,72 @@ def run_evaluate(args) -> int:
     return 0
 
 
+def add_study_parser(commands) -> None:
+    p = commands.add_parser(
+        "study",
+        help="train several variants for the same time budget and compare their quality",
+        description="Each variant is a +-joined list of recipes and option=value settings on top of the "
+        "defaults, e.g. hinge, wgan-gp, hinge+ema+augment, hinge+lr=6e-4+batch_size=128. "
+        "Recipes: " + ", ".join(RECIPES) + ".",
+    )
+    p.add_argument("--dataset", default="mnist", help="mnist or fashion-mnist (default: mnist)")
+    p.add_argument("--data-dir", help="folder with the four IDX files (default: search the usual places)")
+    p.add_argument(
+        "--variants", required=True, help="comma-separated variants, e.g. vanilla,wgan-gp,hinge,hinge+ema"
+    )
+    p.add_argument(
+        "--budget",
+        type=duration,
+        default=300.0,
+        help="training time per variant, e.g. 90s or 5m (default: 5m)",
+    )
+    p.add_argument("--out", help="study folder (default: studies/<dataset>)")
+    p.add_argument("--seed", type=int, default=0, help="the seed of every variant (default: 0)")
+    p.add_argument(
+        "--evaluations", type=positive_int, default=6, help="quality measurements per variant (default: 6)"
+    )
+    p.add_argument(
+        "--eval-per-class",
+        type=positive_int,
+        default=500,
+        help="images per class per measurement (default: 500)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="OPTION=VALUE",
+        help="an option for every variant, e.g. --set g_width=64 (repeatable)",
+    )
+    p.add_argument("--threads", type=positive_int, help="CPU threads (default: PyTorch's choice)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(handler=run_study_command)
+
+
+def run_study_command(args) -> int:
+    from .study import REPORT_FILE, StudyConfig, parse_setting, ranked, run_study
+
+    study = StudyConfig(
+        dataset=args.dataset,
+        variants=[v.strip() for v in args.variants.split(",") if v.strip()],
+        budget_s=args.budget,
+        out=args.out or f"studies/{args.dataset}",
+        seed=args.seed,
+        data_dir=args.data_dir,
+        evaluations=args.evaluations,
+        eval_per_class=args.eval_per_class,
+        base=dict(parse_setting(text) for text in args.set),
+        threads=args.threads,
+    )
+    report = run_study(study, progress=not args.no_progress)
+    best = ranked(report["results"])[0]
+    print(
+        f"wrote {Path(study.out) / REPORT_FILE}; best: {best['variant']} "
+        f"(class accuracy {best['class_accuracy']:.4f}, fd_evaluator {best['fd_evaluator']:.3f})"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cgan", description="Class-conditional GANs: train, generate, evaluate."
@@ -419,6 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_parser(commands)
     add_train_evaluator_parser(commands)
     add_evaluate_parser(commands)
+    add_study_parser(commands)
     return parser
 
 
@@ -429,6 +561,9 @@ def main(argv: list[str] | None = None) -> int:
     except CganError as exc:
         print(f"cgan: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("cgan: interrupted; what was finished is saved", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
-"""Adversarial losses, computed on logits so that no sigmoid ever saturates to log(0).
+"""Adversarial losses and gradient penalties, computed on logits so that no sigmoid saturates to log(0).
 
-Each loss is a pair: the discriminator's loss on (real logits, fake logits) and the generator's on fake logits.
+Each loss is a pair: the discriminator's loss on (real logits, fake logits) and the generator's on fake
+logits. WGAN-GP adds a penalty on the critic's input gradients, which the training step computes with
+`gradient_penalty` because it needs the critic itself, not only its outputs.
 """
 
 from __future__ import annotations
@@ -28,18 +30,36 @@ def hinge_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.
     return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
 
 
-def hinge_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+def mean_critic_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """-D(G(z)): the generator's loss under both hinge and Wasserstein losses."""
     return -fake_logits.mean()
+
+
+def least_squares_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """(D(x) - 1)^2 + D(G(z))^2, halved (Mao et al. 2017, targets a=0, b=c=1)."""
+    return 0.5 * ((real_logits - 1.0).pow(2).mean() + fake_logits.pow(2).mean())
+
+
+def least_squares_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (fake_logits - 1.0).pow(2).mean()
+
+
+def wasserstein_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """D(G(z)) - D(x): the critic's estimate of the Wasserstein-1 distance, negated (Arjovsky et al. 2017)."""
+    return fake_logits.mean() - real_logits.mean()
 
 
 class AdversarialLoss(NamedTuple):
     d_loss: object
     g_loss: object
+    gradient_penalty: bool = False  # WGAN-GP: the critic's loss also needs `gradient_penalty`
 
 
 LOSSES = {
     "vanilla": AdversarialLoss(vanilla_d_loss, nonsaturating_g_loss),
-    "hinge": AdversarialLoss(hinge_d_loss, hinge_g_loss),
+    "hinge": AdversarialLoss(hinge_d_loss, mean_critic_g_loss),
+    "lsgan": AdversarialLoss(least_squares_d_loss, least_squares_g_loss),
+    "wgan-gp": AdversarialLoss(wasserstein_d_loss, mean_critic_g_loss, gradient_penalty=True),
 }
 
 
@@ -48,3 +68,39 @@ def get_loss(name: str) -> AdversarialLoss:
         return LOSSES[name]
     except KeyError:
         raise CganError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}") from None
+
+
+def input_gradients(outputs: torch.Tensor, inputs: torch.Tensor, loss_scale: float = 1.0) -> torch.Tensor:
+    """d(sum of outputs)/d(inputs), one row per sample, in fp32, kept in the graph (for a penalty).
+
+    Under fp16 mixed precision the sum is multiplied by the loss scaler's scale before autograd, so small
+    gradients do not underflow, and the gradients are unscaled before any norm is taken of them (the
+    recipe of PyTorch's AMP notes). With bf16 or fp32 the scale is 1 and changes nothing.
+    """
+    (grads,) = torch.autograd.grad(outputs.float().sum() * loss_scale, inputs, create_graph=True)
+    return grads.float().flatten(1) / loss_scale
+
+
+def gradient_penalty(
+    critic,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    labels: torch.Tensor,
+    mix: torch.Tensor,
+    loss_scale: float = 1.0,
+) -> torch.Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): mean of (||grad D(x_mix)|| - 1)^2, the norm per sample over all
+    non-batch dimensions, at x_mix = mix * real + (1 - mix) * fake with one `mix` in [0, 1] per sample.
+
+    `critic(images, labels)` returns one logit per image.
+    """
+    mix = mix.view(-1, *([1] * (real.dim() - 1)))
+    mixed = (mix * real.detach() + (1 - mix) * fake.detach()).requires_grad_(True)
+    norms = input_gradients(critic(mixed, labels), mixed, loss_scale).norm(dim=1)
+    return (norms - 1.0).pow(2).mean()
+
+
+def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor, loss_scale: float = 1.0) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): mean squared norm of D's gradient at the real images, which must have
+    been given to D with requires_grad. The caller weighs it by gamma / 2."""
+    return input_gradients(real_logits, real, loss_scale).pow(2).sum(dim=1).mean()

@@ -76,20 +76,21 @@ class TrainedGenerator:
         return np.concatenate(chunks)
 
 
-def resolve_generator_dir(source: str | Path) -> Path:
-    """A run folder, a folder with generator.safetensors + model.json, or a bundled model's name."""
+def resolve_generator_file(source: str | Path) -> Path:
+    """The weights file meant by a run folder (its generator.safetensors), a weights file beside a model.json
+    (such as a run's best.safetensors), or a bundled model's name."""
     path = Path(source)
     if path.is_dir():
+        return path / GENERATOR_FILE
+    if path.is_file() and path.suffix == ".safetensors":
         return path
-    if path.is_file() and path.name == GENERATOR_FILE:
-        return path.parent
     if not path.exists():
         try:
             name = data.get_spec(str(source)).name  # "fashion_mnist" and other spellings name one folder
         except CganError:
             name = str(source)
         if (BUNDLED_DIR / name / GENERATOR_FILE).is_file():
-            return BUNDLED_DIR / name
+            return BUNDLED_DIR / name / GENERATOR_FILE
     available = sorted(p.name for p in BUNDLED_DIR.glob("*") if (p / GENERATOR_FILE).is_file())
     hint = (
         f"bundled generators: {', '.join(available)}" if available else "no bundled generators are installed"
@@ -98,8 +99,10 @@ def resolve_generator_dir(source: str | Path) -> Path:
 
 
 def load_generator(source: str | Path, device: str | torch.device = "cpu") -> TrainedGenerator:
-    """Load a generator from a run folder, its generator.safetensors, or a bundled name such as "mnist"."""
-    folder = resolve_generator_dir(source)
+    """Load a generator from a run folder, a weights file in one (generator.safetensors, best.safetensors),
+    or a bundled name such as "mnist"."""
+    weights = resolve_generator_file(source)
+    folder = weights.parent
     model = read_json(folder / MODEL_FILE, "model description (model.json)")
     if model.get("format") != GENERATOR_FORMAT:
         raise CheckpointError(f"{folder / MODEL_FILE} is not a cgan model description")
@@ -115,12 +118,12 @@ def load_generator(source: str | Path, device: str | torch.device = "cpu") -> Tr
         raise CheckpointError(f"{folder / MODEL_FILE}: {exc}") from None
     if len(classes) != arch.num_classes:
         raise CheckpointError(f"{folder / MODEL_FILE} lists {len(classes)} classes for {arch.num_classes}")
-    if not (folder / GENERATOR_FILE).is_file():
-        raise CheckpointError(f"{folder} has no {GENERATOR_FILE} yet: has training written a checkpoint?")
-    tensors, _ = load_tensors(folder / GENERATOR_FILE, GENERATOR_FORMAT)
+    if not weights.is_file():
+        raise CheckpointError(f"{folder} has no {weights.name} yet: has training written a checkpoint?")
+    tensors, _ = load_tensors(weights, GENERATOR_FORMAT)
     net = build_generator(arch)
-    load_module("generator", net, tensors, folder / GENERATOR_FILE)
-    return TrainedGenerator(net.to(device), arch, classes, str(folder), model)
+    load_module("generator", net, tensors, weights)
+    return TrainedGenerator(net.to(device), arch, classes, str(weights), model)
 
 
 def make_grid(images: np.ndarray, columns: int, padding: int = 2) -> np.ndarray:

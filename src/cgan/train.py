@@ -17,9 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import data
+from .augment import augment, parse_policy
 from .checkpoint import (
     CHECKPOINT_FORMAT,
     GENERATOR_FORMAT,
@@ -34,13 +36,14 @@ from .checkpoint import (
     write_json,
 )
 from .errors import CganError, CheckpointError
-from .losses import get_loss
+from .losses import get_loss, gradient_penalty, r1_penalty
 from .models import ArchConfig, build_discriminator, build_generator
 from .sampling import GENERATOR_FILE, MODEL_FILE, make_grid, save_png, to_uint8
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
 CHECKPOINT_FILE = Path("checkpoints") / "last.safetensors"
+BEST_FILE = "best.safetensors"  # the generator with the lowest fd_evaluator measured so far
 # Filled on the rows written by --eval-every (at the end of an epoch), empty on the others.
 QUALITY_COLUMNS = ("class_accuracy", "fd_evaluator", "precision", "recall")
 METRIC_COLUMNS = (
@@ -60,14 +63,20 @@ METRIC_COLUMNS = (
 RESUMABLE = (
     "epochs",
     "max_steps",
+    "max_seconds",
     "threads",
     "device",
     "data_dir",
     "log_every",
     "checkpoint_every",
     "eval_every",
+    "eval_every_s",
     "eval_per_class",
 )
+# How far to train is asked anew on each resume; the other RESUMABLE options keep the run's value
+# unless given.
+EXTENT = ("epochs", "max_steps", "max_seconds")
+DEFAULT_GP_WEIGHT = 10.0  # lambda of Gulrajani et al. (2017)
 
 
 @dataclass
@@ -80,11 +89,17 @@ class TrainConfig:
     g_width: int | None = None  # None: the architecture's default
     d_width: int | None = None
     embed_dim: int = 16
-    cond_d: str = "projection"
+    cond_g: str = "concat"  # concat (label maps) or cbn (conditional batch norm)
+    cond_d: str = "projection"  # projection, concat or acgan
     spectral_norm: bool = True
-    loss: str = "vanilla"  # vanilla (non-saturating) or hinge
+    loss: str = "vanilla"  # vanilla (non-saturating), hinge, lsgan or wgan-gp
+    n_critic: int = 1  # discriminator steps per generator step
+    gp_weight: float = DEFAULT_GP_WEIGHT  # weight of WGAN-GP's gradient penalty
+    r1: float | None = None  # gamma of the R1 penalty on real images; None: no penalty
+    augment: str | None = None  # DiffAugment policy, e.g. "translation,cutout"; None: no augmentation
     epochs: int = 3
     max_steps: int | None = None  # stop after this many steps in all, even mid-epoch
+    max_seconds: float | None = None  # stop after this much training time in all (evaluation not counted)
     batch_size: int = 64
     lr: float = 2e-4
     beta1: float = 0.5
@@ -99,6 +114,7 @@ class TrainConfig:
     checkpoint_every: int | None = None  # steps between checkpoints; one is always written each epoch
     samples_per_class: int = 10  # columns of the per-epoch sample grid
     eval_every: int | None = None  # epochs between quality measurements (cgan.evaluate) in metrics.csv
+    eval_every_s: float | None = None  # or seconds of training time between them
     eval_per_class: int = 500  # generated images per class for those measurements
 
     def validate(self) -> None:
@@ -110,6 +126,7 @@ class TrainConfig:
             "log_every",
             "samples_per_class",
             "eval_per_class",
+            "n_critic",
         )
         for name in positive:
             if getattr(self, name) < 1:
@@ -126,7 +143,19 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise CganError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-        get_loss(self.loss)  # an unknown name fails here, before any data is read
+        loss = get_loss(self.loss)  # an unknown name fails here, before any data is read
+        if self.gp_weight != DEFAULT_GP_WEIGHT and not loss.gradient_penalty:
+            raise CganError(f"--gp-weight applies to --loss wgan-gp only, not to --loss {self.loss}")
+        if not self.gp_weight > 0:
+            raise CganError(f"--gp-weight must be positive, got {self.gp_weight}")
+        for name in ("r1", "max_seconds", "eval_every_s"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise CganError(f"--{name.replace('_', '-')} must be positive, got {value}")
+        if self.augment is not None:
+            parse_policy(self.augment)
+        spec = data.get_spec(self.dataset)
+        self.arch_config(spec.num_classes, spec.image_shape)  # an invalid model fails before data is read
         if not self.lr > 0:
             raise CganError(f"--lr must be positive, got {self.lr}")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
@@ -145,6 +174,7 @@ class TrainConfig:
             g_width=self.g_width,
             d_width=self.d_width,
             embed_dim=self.embed_dim,
+            cond_g=self.cond_g,
             cond_d=self.cond_d,
             spectral_norm=self.spectral_norm,
         )
@@ -202,37 +232,64 @@ class Trainer:
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas)
         self.loss = get_loss(config.loss)
+        self.augment_policy = parse_policy(config.augment) if config.augment else ()
+        # One random stream for noise, augmentation and penalty mixing: saved in checkpoints for resume.
         self.noise = torch.Generator(device=device).manual_seed(config.seed)
         self.step = 0
         self.elapsed = 0.0  # training seconds of this run before the current session (set by load)
+        self.best_fd = math.inf  # the lowest fd_evaluator measured so far, held by best.safetensors
 
     # -- one optimisation step ------------------------------------------------------------------
-    def train_step(self, real: torch.Tensor, labels: torch.Tensor, measure: bool) -> dict | None:
-        clip = self.config.clip_grad
-        z = torch.randn(len(labels), self.arch.latent_dim, device=self.device, generator=self.noise)
-        fake = self.generator(z, labels)
+    def augmented(self, images: torch.Tensor) -> torch.Tensor:
+        """Images as D sees them: through DiffAugment when --augment is on."""
+        return augment(images, self.augment_policy, self.noise) if self.augment_policy else images
 
-        real_logits = self.discriminator(real, labels)
-        fake_logits = self.discriminator(fake.detach(), labels)
+    def train_step(self, real: torch.Tensor, labels: torch.Tensor, measure: bool) -> dict | None:
+        """One discriminator update, then a generator update on every n_critic-th step."""
+        config, clip = self.config, self.config.clip_grad
+        update_g = (self.step + 1) % config.n_critic == 0
+        z = torch.randn(len(labels), self.arch.latent_dim, device=self.device, generator=self.noise)
+        with torch.set_grad_enabled(update_g):
+            fake = self.generator(z, labels)
+
+        if config.r1:
+            real = real.detach().requires_grad_(True)  # R1 differentiates D's output by its input
+        real_seen, fake_seen = self.augmented(real), self.augmented(fake.detach())
+        real_logits, real_classes = self.discriminator(real_seen, labels)
+        fake_logits, fake_classes = self.discriminator(fake_seen, labels)
         d_loss = self.loss.d_loss(real_logits, fake_logits)
+        if real_classes is not None:  # AC-GAN: D also learns to name the class of real and of fake images
+            d_loss = d_loss + F.cross_entropy(real_classes, labels) + F.cross_entropy(fake_classes, labels)
+        if self.loss.gradient_penalty:
+            mix = torch.rand(len(labels), device=self.device, generator=self.noise)
+            critic = lambda images, labels: self.discriminator(images, labels)[0]  # noqa: E731
+            # On D's own inputs: the penalty bounds D's gradient where D is actually evaluated.
+            d_loss = d_loss + config.gp_weight * gradient_penalty(critic, real_seen, fake_seen, labels, mix)
+        if config.r1:  # by the images before augmentation, as StyleGAN2-ADA does
+            d_loss = d_loss + config.r1 / 2 * r1_penalty(real_logits, real)
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         d_norm = grad_norm(self.discriminator, clip) if measure or clip else None
         self.opt_d.step()
 
-        g_loss = self.loss.g_loss(self.discriminator(fake, labels))
-        self.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        g_norm = grad_norm(self.generator, clip) if measure or clip else None
-        self.opt_g.step()
-        if self.ema is not None:
-            self.update_ema()
+        g_loss = g_norm = None
+        if update_g:
+            fake_logits_g, fake_classes_g = self.discriminator(self.augmented(fake), labels)
+            g_loss = self.loss.g_loss(fake_logits_g)
+            if fake_classes_g is not None:  # cross-entropy on logits: no softmax before it
+                g_loss = g_loss + F.cross_entropy(fake_classes_g, labels)
+            self.opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            g_norm = grad_norm(self.generator, clip) if measure or clip else None
+            self.opt_g.step()
+            if self.ema is not None:
+                self.update_ema()
 
         if not measure:
             return None
         return {
             "d_loss": d_loss.item(),
-            "g_loss": g_loss.item(),
+            "g_loss": g_loss.item() if g_loss is not None else None,
             "d_real": torch.sigmoid(real_logits.detach()).mean().item(),
             "d_fake": torch.sigmoid(fake_logits.detach()).mean().item(),
             "g_grad_norm": g_norm,
@@ -306,6 +363,22 @@ class Trainer:
             raise CheckpointError(f"{path} has no usable random-number state ({exc})") from None
         self.step = int(meta["step"])
         self.elapsed = float(meta["elapsed_s"])
+        if (self.run_dir / BEST_FILE).exists():
+            _, best = load_tensors(self.run_dir / BEST_FILE, GENERATOR_FORMAT)
+            self.best_fd = float(best.get("fd_evaluator", math.inf))
+
+    def keep_if_best(self, quality: dict[str, float]) -> bool:
+        """Write the sampling generator to best.safetensors when its fd_evaluator is the lowest yet."""
+        if not quality["fd_evaluator"] < self.best_fd:
+            return False
+        self.best_fd = quality["fd_evaluator"]
+        save_tensors(
+            self.run_dir / BEST_FILE,
+            module_tensors("generator", self.sampler),
+            GENERATOR_FORMAT,
+            {"step": self.step, **quality},
+        )
+        return True
 
     def model_description(self) -> dict:
         return {
@@ -395,8 +468,7 @@ def prepare_run(config: TrainConfig, resume: bool) -> tuple[TrainConfig, Path]:
         saved = TrainConfig.from_dict(read_json(run_dir / CONFIG_FILE, "training config"))
         defaults = TrainConfig()
         for name in RESUMABLE:
-            # How far to train is asked anew; any other option left at its default keeps the run's value.
-            if name in ("epochs", "max_steps") or getattr(config, name) != getattr(defaults, name):
+            if name in EXTENT or getattr(config, name) != getattr(defaults, name):
                 setattr(saved, name, getattr(config, name))
         saved.out = str(run_dir)
         config = saved
@@ -439,14 +511,35 @@ def fit(config: TrainConfig, resume: bool = False, progress: bool = True) -> Tra
     metrics_path = run_dir / METRICS_FILE
     new_metrics = not metrics_path.exists()
     bar = tqdm(total=total_steps, initial=trainer.step, disable=not progress, unit="step", dynamic_ncols=True)
-    images_seen, session_start = 0, time.perf_counter()
-    elapsed_before, last_save_step = trainer.elapsed, trainer.step
+    first_step, images_seen, session_start = trainer.step, 0, time.perf_counter()
+    elapsed_before, last_save_step, last_eval_step = trainer.elapsed, trainer.step, None
+    eval_every_s = config.eval_every_s
+    next_eval_s = (elapsed_before // eval_every_s + 1) * eval_every_s if eval_every_s else math.inf
+
+    def training_seconds() -> float:
+        return elapsed_before + time.perf_counter() - session_start
 
     with open(metrics_path, "a", newline="") as metrics_file, StopRequest() as stop:
         writer = csv.DictWriter(metrics_file, fieldnames=METRIC_COLUMNS)
         if new_metrics:
             writer.writeheader()
-        while trainer.step < total_steps and not stop.requested:
+
+        def record_quality() -> None:
+            """Measure quality into metrics.csv and best.safetensors; its own time is not training time."""
+            nonlocal session_start, last_eval_step
+            elapsed, eval_start = training_seconds(), time.perf_counter()
+            quality = trainer.measure_quality()
+            trainer.keep_if_best(quality)
+            epoch = math.ceil(trainer.step / steps_per_epoch)
+            row = {"step": trainer.step, "epoch": epoch, "elapsed_s": round(elapsed, 3), **quality}
+            writer.writerow(row)
+            metrics_file.flush()
+            bar.write(f"step {trainer.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in quality.items()))
+            last_eval_step = trainer.step
+            session_start += time.perf_counter() - eval_start
+
+        out_of_time = config.max_seconds is not None and elapsed_before >= config.max_seconds
+        while trainer.step < total_steps and not (stop.requested or out_of_time):
             epoch, position = divmod(trainer.step, steps_per_epoch)
             order = epoch_permutation(config.seed, epoch, len(images)).to(device)
             for batch in range(position, steps_per_epoch):
@@ -462,36 +555,37 @@ def fit(config: TrainConfig, resume: bool = False, progress: bool = True) -> Tra
                     rate = images_seen / (now - session_start)
                     row = {"step": trainer.step, "epoch": epoch + 1, "images_per_s": round(rate, 1)}
                     row["elapsed_s"] = round(elapsed_before + now - session_start, 3)
-                    row.update({k: round(v, 6) for k, v in stats.items()})
+                    row.update({k: round(v, 6) for k, v in stats.items() if v is not None})
                     writer.writerow(row)
                     metrics_file.flush()  # so that a plot of a run in progress sees its latest rows
-                    bar.set_postfix(
-                        epoch=epoch + 1,
-                        d=f"{stats['d_loss']:.3f}",
-                        g=f"{stats['g_loss']:.3f}",
-                        img_s=f"{rate:.0f}",
-                    )
+                    bar.set_postfix(epoch=epoch + 1, d=f"{stats['d_loss']:.3f}", img_s=f"{rate:.0f}")
                 every = config.checkpoint_every
                 if every and trainer.step - last_save_step >= every:
-                    trainer.save(elapsed_before + time.perf_counter() - session_start)
+                    trainer.save(training_seconds())
                     last_save_step = trainer.step
-                if trainer.step >= total_steps or stop.requested:
+                seconds = training_seconds()
+                out_of_time = config.max_seconds is not None and seconds >= config.max_seconds
+                if seconds >= next_eval_s:
+                    record_quality()
+                    next_eval_s = (seconds // eval_every_s + 1) * eval_every_s
+                if trainer.step >= total_steps or stop.requested or out_of_time:
                     break
             if trainer.step % steps_per_epoch == 0:
                 epoch = trainer.step // steps_per_epoch
                 trainer.write_sample_grid(epoch)
-                if config.eval_every and epoch % config.eval_every == 0:
-                    # Measured time is training time: the evaluation's own seconds are left out of elapsed_s.
-                    elapsed = elapsed_before + time.perf_counter() - session_start
-                    eval_start = time.perf_counter()
-                    quality = trainer.measure_quality()
-                    session_start += time.perf_counter() - eval_start
-                    writer.writerow(
-                        {"step": trainer.step, "epoch": epoch, "elapsed_s": round(elapsed, 3), **quality}
-                    )
-                    bar.write(f"epoch {epoch}: " + ", ".join(f"{k} {v:.4g}" for k, v in quality.items()))
+                if config.eval_every and epoch % config.eval_every == 0 and last_eval_step != trainer.step:
+                    record_quality()
+            measured = config.eval_every or eval_every_s
+            if (
+                measured
+                and trainer.step > first_step
+                and last_eval_step != trainer.step
+                and not stop.requested
+            ):
+                if trainer.step >= total_steps or out_of_time:  # the final state is always measured
+                    record_quality()
             metrics_file.flush()
-            trainer.save(elapsed_before + time.perf_counter() - session_start)
+            trainer.save(training_seconds())
             last_save_step = trainer.step
     bar.close()
     wall = time.perf_counter() - start

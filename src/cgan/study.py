@@ -1,0 +1,257 @@
+"""A comparison study: train several variants for the same wall-clock budget and compare their quality.
+
+A variant is a `+`-joined list of named recipes and `option=value` settings on top of the project's
+defaults, e.g. `hinge`, `wgan-gp`, `hinge+ema+augment` or `hinge+lr=6e-4+batch_size=128`. Every variant
+trains from the same seed on the same data for the same training time (evaluation excluded), is measured
+by the evaluator at evenly spaced moments, and ends up as one row of a Markdown and JSON report.
+A study that is stopped picks up where it stopped: finished variants are kept, an unfinished one resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+
+from .checkpoint import atomic_write, write_json
+from .errors import CganError
+from .train import CHECKPOINT_FILE, QUALITY_COLUMNS, TrainConfig, fit, read_metrics
+
+# Named recipes. Each one changes what its name says and nothing else, so recipes compose.
+RECIPES: dict[str, dict] = {
+    "default": {},
+    "vanilla": {"loss": "vanilla"},
+    "hinge": {"loss": "hinge"},
+    "lsgan": {"loss": "lsgan"},
+    # Gulrajani et al. (2017): five critic steps per generator step, Adam betas (0, 0.9), no SN needed.
+    "wgan-gp": {"loss": "wgan-gp", "n_critic": 5, "beta1": 0.0, "beta2": 0.9, "spectral_norm": False},
+    "concat": {"cond_d": "concat"},
+    "projection": {"cond_d": "projection"},
+    "acgan": {"cond_d": "acgan"},
+    "cbn": {"cond_g": "cbn"},
+    "sn": {"spectral_norm": True},
+    "no-sn": {"spectral_norm": False},
+    "ema": {"ema": 0.999},
+    "augment": {"augment": "translation,cutout"},
+    "r1": {"r1": 1.0},
+    "mlp": {"arch": "mlp"},
+}
+STUDY_FILE = "study.json"
+REPORT_FILE = "study.md"
+# Options a variant may not set: the study decides them for every variant alike.
+STUDY_OWNED = ("dataset", "data_dir", "out", "seed", "max_seconds", "eval_every_s", "eval_every", "epochs")
+
+
+def parse_setting(text: str) -> tuple[str, object]:
+    """'lr=6e-4' -> ('lr', 0.0006), typed by the TrainConfig field of that name."""
+    name, _, raw = text.partition("=")
+    name = name.strip().replace("-", "_")
+    types = {f.name: f.type for f in fields(TrainConfig)}
+    if name not in types:
+        raise CganError(f"unknown option {name!r} in {text!r}; options are {', '.join(types)}")
+    if name in STUDY_OWNED:
+        raise CganError(f"{name} is set by the study for all variants alike; it cannot differ between them")
+    kind, raw = str(types[name]), raw.strip()
+    try:
+        if raw.lower() == "none" and "None" in kind:
+            return name, None
+        if kind.startswith("bool"):
+            if raw.lower() not in ("true", "false"):
+                raise ValueError
+            return name, raw.lower() == "true"
+        if kind.startswith("int"):
+            return name, int(raw)
+        if kind.startswith("float"):
+            return name, float(raw)
+    except ValueError:
+        raise CganError(f"{text!r}: {raw!r} is not a valid {kind.split(' ')[0]}") from None
+    return name, raw
+
+
+def variant_options(variant: str) -> dict:
+    """The TrainConfig options of a variant such as 'hinge+ema+lr=6e-4'."""
+    options: dict = {}
+    for part in variant.split("+"):
+        part = part.strip()
+        if "=" in part:
+            name, value = parse_setting(part)
+            options[name] = value
+        elif part in RECIPES:
+            options.update(RECIPES[part])
+        else:
+            raise CganError(
+                f"unknown variant part {part!r} in {variant!r}; use option=value or one of {', '.join(RECIPES)}"
+            )
+    return options
+
+
+@dataclass
+class StudyConfig:
+    dataset: str = "mnist"
+    variants: list[str] = field(default_factory=lambda: ["vanilla", "hinge"])
+    budget_s: float = 300.0  # training time of each variant
+    out: str = "studies/mnist"
+    seed: int = 0
+    data_dir: str | None = None
+    evaluations: int = 6  # quality measurements per variant, evenly spaced in its budget
+    eval_per_class: int = 500
+    base: dict = field(default_factory=dict)  # options applied to every variant before its own
+    threads: int | None = None
+
+    def variant_config(self, variant: str) -> TrainConfig:
+        options = {**self.base, **variant_options(variant)}
+        if self.threads is not None and "threads" not in options:
+            options["threads"] = self.threads
+        config = TrainConfig(
+            dataset=self.dataset,
+            data_dir=self.data_dir,
+            out=str(Path(self.out) / folder_name(variant)),
+            seed=self.seed,
+            epochs=1_000_000,  # the budget stops training, not the epoch count
+            max_seconds=self.budget_s,
+            eval_every_s=self.budget_s / self.evaluations,
+            eval_per_class=self.eval_per_class,
+            **options,
+        )
+        config.validate()
+        return config
+
+
+def folder_name(variant: str) -> str:
+    return variant.replace("/", "_").replace(os.sep, "_")
+
+
+def run_variant(study: StudyConfig, variant: str, progress: bool) -> dict:
+    """Train one variant (or finish it, if an earlier study stopped in it) and summarise its run."""
+    config = study.variant_config(variant)
+    run_dir = Path(config.out)
+    resume = (run_dir / CHECKPOINT_FILE).exists()
+    start = time.perf_counter()
+    result = fit(config, resume=resume, progress=progress)
+    if result.interrupted:
+        raise KeyboardInterrupt
+    summary = summarise_run(run_dir, config.batch_size)
+    summary.update(
+        variant=variant,
+        options=variant_options(variant),
+        wall_s=round(time.perf_counter() - start, 1),
+        resumed=resume,
+    )
+    return summary
+
+
+def summarise_run(run_dir: Path, batch_size: int) -> dict:
+    """Final quality, the quality curve over training time and the training speed of a finished run."""
+    metrics = read_metrics(run_dir)
+    measured = [i for i, value in enumerate(metrics["fd_evaluator"]) if not math.isnan(value)]
+    if not measured:
+        raise CganError(f"{run_dir} has no quality measurements; was it trained with an evaluation interval?")
+    curve = [
+        {"elapsed_s": float(metrics["elapsed_s"][i]), **{k: float(metrics[k][i]) for k in QUALITY_COLUMNS}}
+        for i in measured
+    ]
+    steps = int(metrics["step"][measured[-1]])
+    training_s = curve[-1]["elapsed_s"]
+    return {
+        **{k: curve[-1][k] for k in QUALITY_COLUMNS},
+        "best_fd_evaluator": min(point["fd_evaluator"] for point in curve),
+        "steps": steps,
+        "training_s": training_s,
+        "images_per_s": round(steps * batch_size / training_s, 1),
+        "curve": curve,
+    }
+
+
+def machine() -> dict:
+    return {
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+    }
+
+
+def run_study(study: StudyConfig, progress: bool = True, log=print) -> dict:
+    """Train every variant in turn, writing study.json and study.md after each one."""
+    if not study.variants:
+        raise CganError("no variants given")
+    if len(set(study.variants)) != len(study.variants):
+        raise CganError("a variant is listed twice")
+    for variant in study.variants:
+        study.variant_config(variant)  # every variant is valid before the first one trains
+    out = Path(study.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"study": asdict(study), "machine": machine(), "results": []}
+    for number, variant in enumerate(study.variants, 1):
+        log(f"[{number}/{len(study.variants)}] {variant}")
+        report["results"].append(run_variant(study, variant, progress))
+        write_report(out, report)
+    return report
+
+
+def ranked(results: list[dict]) -> list[dict]:
+    """Best first: lowest final fd_evaluator (the distance to the real images of every class)."""
+    return sorted(results, key=lambda r: r["fd_evaluator"])
+
+
+def markdown(report: dict) -> str:
+    study = report["study"]
+    results = ranked(report["results"])
+    budget = study["budget_s"]
+    lines = [
+        f"# Study: {study['dataset']}, {budget:g} s of training per variant",
+        "",
+        f"Seed {study['seed']}; quality by `cgan.evaluate` ({study['eval_per_class']} images per class) at "
+        f"{study['evaluations']} evenly spaced moments; evaluation time is not training time. "
+        f"Machine: {report['machine']['cpu_count']} CPUs, torch {report['machine']['torch']}, "
+        f"{report['machine']['torch_threads']} threads.",
+        "",
+        "Best first (lowest final fd_evaluator). Base options for every variant: "
+        + (", ".join(f"{k}={v}" for k, v in study["base"].items()) or "the defaults")
+        + ".",
+        "",
+        "| variant | class accuracy | fd_evaluator | precision | recall | images/s | steps | training s | wall s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['variant']} | {r['class_accuracy']:.4f} | {r['fd_evaluator']:.3f} | {r['precision']:.3f} | "
+            f"{r['recall']:.3f} | {r['images_per_s']:.0f} | {r['steps']} | {r['training_s']:.0f} | {r['wall_s']:.0f} |"
+        )
+    lines += ["", "## Class accuracy against training time", ""]
+    lines += curve_table(results, "class_accuracy", "{:.3f}")
+    lines += ["", "## fd_evaluator against training time", ""]
+    lines += curve_table(results, "fd_evaluator", "{:.2f}")
+    lines += [
+        "",
+        "Options of each variant, on top of the project's defaults:",
+        "",
+        *(f"- `{r['variant']}`: {json.dumps(r['options'])}" for r in results),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def curve_table(results: list[dict], key: str, number: str) -> list[str]:
+    """One row per variant, one column per measurement (the seconds of training at which it was taken)."""
+    points = max(len(r["curve"]) for r in results)
+    header = "| variant | " + " | ".join(f"#{i + 1}" for i in range(points)) + " |"
+    rows = [header, "|---" * (points + 1) + "|"]
+    for r in results:
+        cells = [f"{number.format(p[key])} @ {p['elapsed_s']:.0f}s" for p in r["curve"]]
+        cells += [""] * (points - len(cells))
+        rows.append(f"| {r['variant']} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def write_report(out: Path, report: dict) -> None:
+    write_json(out / STUDY_FILE, report)
+    text = markdown(report)
+    atomic_write(out / REPORT_FILE, lambda tmp: Path(tmp).write_text(text))

@@ -1,0 +1,85 @@
+"""`cgan study`: variants parsed from recipes and settings, trained for the same budget, reported, resumable."""
+
+import json
+
+import pytest
+
+from cgan.cli import main
+from cgan.errors import CganError
+from cgan.study import StudyConfig, variant_options
+
+
+def test_variants_compose_recipes_and_settings():
+    assert variant_options("hinge+ema+lr=6e-4+batch_size=128") == {
+        "loss": "hinge", "ema": 0.999, "lr": 6e-4, "batch_size": 128
+    }  # fmt: skip
+    assert variant_options("wgan-gp")["n_critic"] == 5
+    assert variant_options("no-sn+augment=translation+ema=none") == {
+        "spectral_norm": False, "augment": "translation", "ema": None
+    }  # fmt: skip
+    assert variant_options("acgan+cbn") == {"cond_d": "acgan", "cond_g": "cbn"}
+
+
+@pytest.mark.parametrize(
+    "variant, message",
+    [
+        ("hinge+wasserstein", "unknown variant part 'wasserstein'"),
+        ("lr=fast", "not a valid float"),
+        ("spectral_norm=maybe", "not a valid bool"),
+        ("colour=red", "unknown option 'colour'"),
+        ("hinge+seed=3", "set by the study"),
+    ],
+)
+def test_bad_variants_are_clear_errors(variant, message):
+    with pytest.raises(CganError, match=message):
+        variant_options(variant)
+
+
+def test_an_invalid_variant_fails_before_any_training(tmp_path):
+    study = StudyConfig(variants=["hinge", "mlp+cond_g=cbn"], out=str(tmp_path / "s"))
+    with pytest.raises(CganError, match="dcgan only"):
+        study.variant_config("mlp+cond_g=cbn")
+
+
+def run_cli(shared_data, out, variants):
+    return main(
+        ["study", "--dataset", "mnist", "--data-dir", str(shared_data / "mnist"), "--out", str(out),
+         "--variants", variants, "--budget", "1s", "--evaluations", "2", "--eval-per-class", "10",
+         "--set", "g_width=8", "--set", "d_width=8", "--set", "latent_dim=16", "--set", "max_images=320",
+         "--set", "batch_size=32", "--no-progress"]
+    )  # fmt: skip
+
+
+def test_study_trains_each_variant_for_the_budget_and_reports(shared_data, tmp_path, capsys):
+    out = tmp_path / "study"
+    assert run_cli(shared_data, out, "hinge,wgan-gp+n_critic=2") == 0
+    assert "best:" in capsys.readouterr().out
+    report = json.loads((out / "study.json").read_text())
+    assert [r["variant"] for r in report["results"]] == ["hinge", "wgan-gp+n_critic=2"]
+    for result in report["results"]:
+        assert 1.0 <= result["training_s"] < 2.5
+        assert len(result["curve"]) == 2 and result["curve"][0]["elapsed_s"] < result["curve"][1]["elapsed_s"]
+        assert 0 <= result["class_accuracy"] <= 1 and result["images_per_s"] > 0
+        assert result["best_fd_evaluator"] <= result["fd_evaluator"]
+    config = json.loads((out / "wgan-gp+n_critic=2" / "config.json").read_text())
+    assert (config["loss"], config["n_critic"], config["g_width"], config["max_seconds"]) == (
+        "wgan-gp",
+        2,
+        8,
+        1.0,
+    )
+    table = (out / "study.md").read_text()
+    assert "| hinge |" in table and "| wgan-gp+n_critic=2 |" in table and "fd_evaluator against" in table
+
+    # Run again: the finished variants are not trained further, the report is the same.
+    steps = [r["steps"] for r in report["results"]]
+    assert run_cli(shared_data, out, "hinge,wgan-gp+n_critic=2") == 0
+    again = json.loads((out / "study.json").read_text())
+    assert [r["steps"] for r in again["results"]] == steps
+    assert all(r["resumed"] for r in again["results"])
+
+
+def test_cli_reports_a_bad_variant_without_a_traceback(shared_data, tmp_path, capsys):
+    assert run_cli(shared_data, tmp_path / "s", "hinge,magic") == 2
+    assert "unknown variant part 'magic'" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
