@@ -11,7 +11,7 @@ from .errors import CganError
 from .losses import LOSSES
 from .models import D_CONDITIONINGS, G_CONDITIONINGS
 from .study import RECIPES
-from .train import DEFAULT_GP_WEIGHT
+from .train import DEFAULT_GP_WEIGHT, PRECISIONS
 
 DATASET_NAMES = ("mnist", "fashion-mnist")
 
@@ -119,6 +119,18 @@ def add_train_parser(commands) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same run (default: 0)")
     p.add_argument("--threads", type=positive_int, help="CPU threads (default: PyTorch's choice)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="bf16: autocast the networks (losses stay fp32); auto: bf16 where the hardware has it (default: fp32)",
+    )
+    p.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="NHWC memory layout for the convolutions (default: off)",
+    )
     p.add_argument("--max-images", type=positive_int, help="train on the first N training images only")
     p.add_argument("--log-every", type=positive_int, default=10, help="steps between metrics.csv rows")
     p.add_argument(
@@ -173,6 +185,8 @@ def run_train(args) -> int:
         seed=args.seed,
         threads=args.threads,
         device=args.device,
+        precision=args.precision,
+        channels_last=args.channels_last,
         max_images=args.max_images,
         log_every=args.log_every,
         checkpoint_every=args.checkpoint_every,
@@ -540,6 +554,24 @@ def run_study_command(args) -> int:
     return 0
 
 
+def add_export_parser(commands) -> None:
+    p = commands.add_parser("export", help="export a generator to ONNX (needs: pip install 'cgan[onnx]')")
+    p.add_argument("run", help="run folder, weights file (e.g. RUN/best.safetensors) or bundled name (mnist)")
+    p.add_argument("--onnx", required=True, metavar="FILE", help="the .onnx file to write")
+    p.set_defaults(handler=run_export)
+
+
+def run_export(args) -> int:
+    from .export import export_onnx
+
+    worst = export_onnx(args.run, args.onnx)
+    print(
+        f"wrote {args.onnx}: inputs z (batch, latent) float32 and labels (batch,) int64; "
+        f"largest difference from PyTorch {worst:.1e}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cgan", description="Class-conditional GANs: train, generate, evaluate."
@@ -551,6 +583,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_evaluator_parser(commands)
     add_evaluate_parser(commands)
     add_study_parser(commands)
+    add_export_parser(commands)
     return parser
 
 

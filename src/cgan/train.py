@@ -77,6 +77,7 @@ RESUMABLE = (
 # unless given.
 EXTENT = ("epochs", "max_steps", "max_seconds")
 DEFAULT_GP_WEIGHT = 10.0  # lambda of Gulrajani et al. (2017)
+PRECISIONS = ("auto", "bf16", "fp32")
 
 
 @dataclass
@@ -109,6 +110,10 @@ class TrainConfig:
     seed: int = 0
     threads: int | None = None  # None: PyTorch's default (the number of physical cores)
     device: str = "auto"
+    precision: str = (
+        "fp32"  # fp32, bf16 (autocast; losses and penalties stay fp32) or auto (bf16 where native)
+    )
+    channels_last: bool = False  # NHWC memory layout for the convolutions
     max_images: int | None = None  # train on the first N training images only (quick tries, tests)
     log_every: int = 10  # steps between rows of metrics.csv
     checkpoint_every: int | None = None  # steps between checkpoints; one is always written each epoch
@@ -154,6 +159,8 @@ class TrainConfig:
                 raise CganError(f"--{name.replace('_', '-')} must be positive, got {value}")
         if self.augment is not None:
             parse_policy(self.augment)
+        if self.precision not in PRECISIONS:
+            raise CganError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         spec = data.get_spec(self.dataset)
         self.arch_config(spec.num_classes, spec.image_shape)  # an invalid model fails before data is read
         if not self.lr > 0:
@@ -202,6 +209,15 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def resolve_precision(name: str, device: torch.device) -> str:
+    """auto -> bf16 where the device computes it natively (CUDA with bf16, CPUs with AVX-512 BF16 or AMX)."""
+    if name != "auto":
+        return name
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
+
+
 def epoch_permutation(seed: int, epoch: int, count: int) -> torch.Tensor:
     """The order of the training images in one epoch: a function of the seed and the epoch alone."""
     return torch.randperm(count, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
@@ -223,11 +239,13 @@ class Trainer:
         self.device = device
         self.arch = config.arch_config(spec.num_classes, spec.image_shape)
         torch.manual_seed(config.seed)
-        self.generator = build_generator(self.arch).to(device)
+        self.bf16 = resolve_precision(config.precision, device) == "bf16"
+        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        self.generator = build_generator(self.arch).to(device, memory_format=self.memory_format)
         # The exponential moving average of the generator's weights: what samples, evaluation and
         # generator.safetensors use when --ema is on (smoother than the last step's weights).
         self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False) if config.ema else None
-        self.discriminator = build_discriminator(self.arch).to(device)
+        self.discriminator = build_discriminator(self.arch).to(device, memory_format=self.memory_format)
         betas = (config.beta1, config.beta2)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas)
@@ -240,6 +258,16 @@ class Trainer:
         self.best_fd = math.inf  # the lowest fd_evaluator measured so far, held by best.safetensors
 
     # -- one optimisation step ------------------------------------------------------------------
+    def autocast(self):
+        """bf16 autocast of the forward passes under --precision bf16; a no-op context otherwise."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+
+    def judge(self, images: torch.Tensor, labels: torch.Tensor):
+        """D's (logits, class logits or None), in fp32 whatever the precision: losses are taken in fp32."""
+        with self.autocast():
+            logits, classes = self.discriminator(images, labels)
+        return logits.float(), classes.float() if classes is not None else None
+
     def augmented(self, images: torch.Tensor) -> torch.Tensor:
         """Images as D sees them: through DiffAugment when --augment is on."""
         return augment(images, self.augment_policy, self.noise) if self.augment_policy else images
@@ -249,20 +277,20 @@ class Trainer:
         config, clip = self.config, self.config.clip_grad
         update_g = (self.step + 1) % config.n_critic == 0
         z = torch.randn(len(labels), self.arch.latent_dim, device=self.device, generator=self.noise)
-        with torch.set_grad_enabled(update_g):
+        with torch.set_grad_enabled(update_g), self.autocast():
             fake = self.generator(z, labels)
 
         if config.r1:
             real = real.detach().requires_grad_(True)  # R1 differentiates D's output by its input
         real_seen, fake_seen = self.augmented(real), self.augmented(fake.detach())
-        real_logits, real_classes = self.discriminator(real_seen, labels)
-        fake_logits, fake_classes = self.discriminator(fake_seen, labels)
+        real_logits, real_classes = self.judge(real_seen, labels)
+        fake_logits, fake_classes = self.judge(fake_seen, labels)
         d_loss = self.loss.d_loss(real_logits, fake_logits)
         if real_classes is not None:  # AC-GAN: D also learns to name the class of real and of fake images
             d_loss = d_loss + F.cross_entropy(real_classes, labels) + F.cross_entropy(fake_classes, labels)
         if self.loss.gradient_penalty:
             mix = torch.rand(len(labels), device=self.device, generator=self.noise)
-            critic = lambda images, labels: self.discriminator(images, labels)[0]  # noqa: E731
+            critic = lambda images, labels: self.judge(images, labels)[0]  # noqa: E731
             # On D's own inputs: the penalty bounds D's gradient where D is actually evaluated.
             d_loss = d_loss + config.gp_weight * gradient_penalty(critic, real_seen, fake_seen, labels, mix)
         if config.r1:  # by the images before augmentation, as StyleGAN2-ADA does
@@ -274,7 +302,7 @@ class Trainer:
 
         g_loss = g_norm = None
         if update_g:
-            fake_logits_g, fake_classes_g = self.discriminator(self.augmented(fake), labels)
+            fake_logits_g, fake_classes_g = self.judge(self.augmented(fake), labels)
             g_loss = self.loss.g_loss(fake_logits_g)
             if fake_classes_g is not None:  # cross-entropy on logits: no softmax before it
                 g_loss = g_loss + F.cross_entropy(fake_classes_g, labels)
@@ -455,6 +483,7 @@ class TrainResult:
     interrupted: bool
     wall_s: float
     images_per_s: float
+    setup_s: float  # from the call to the first step: reading data, building the networks, resuming
 
 
 def prepare_run(config: TrainConfig, resume: bool) -> tuple[TrainConfig, Path]:
@@ -512,6 +541,7 @@ def fit(config: TrainConfig, resume: bool = False, progress: bool = True) -> Tra
     new_metrics = not metrics_path.exists()
     bar = tqdm(total=total_steps, initial=trainer.step, disable=not progress, unit="step", dynamic_ncols=True)
     first_step, images_seen, session_start = trainer.step, 0, time.perf_counter()
+    setup_s = session_start - start
     elapsed_before, last_save_step, last_eval_step = trainer.elapsed, trainer.step, None
     eval_every_s = config.eval_every_s
     next_eval_s = (elapsed_before // eval_every_s + 1) * eval_every_s if eval_every_s else math.inf
@@ -545,6 +575,7 @@ def fit(config: TrainConfig, resume: bool = False, progress: bool = True) -> Tra
             for batch in range(position, steps_per_epoch):
                 index = order[batch * config.batch_size : (batch + 1) * config.batch_size]
                 real = images[index].unsqueeze(1).float().div_(127.5).sub_(1.0)
+                real = real.contiguous(memory_format=trainer.memory_format)
                 measure = (trainer.step + 1) % config.log_every == 0
                 stats = trainer.train_step(real, labels[index], measure)
                 trainer.step += 1
@@ -596,6 +627,7 @@ def fit(config: TrainConfig, resume: bool = False, progress: bool = True) -> Tra
         interrupted=stop.requested,
         wall_s=wall,
         images_per_s=images_seen / max(wall, 1e-9),
+        setup_s=setup_s,
     )
 
 

@@ -1,0 +1,178 @@
+"""Training and generation speed of the default model, fp32 against the fast path, measured in one run.
+
+    python bench/throughput.py [--steps 40] [--repeats 5] [--threads N] [--data-dir DIR]
+
+Prints, for this machine:
+- the measured matmul and convolution throughput (GFLOP/s, fp32 and bf16), to put the model's beside;
+- training images/s of the default model in fp32 and with each speed option alone and all together, with
+  the ratio to fp32 (options timed in turn, round after round; the median of the rounds is reported);
+- generation images/s at batch 1, 64 and 1024, and the time of one image;
+- the peak resident memory of a `cgan train` process.
+Absolute figures vary between machines and with their load; the ratios are what to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from cgan import data
+from cgan.models import build_generator
+from cgan.sampling import TrainedGenerator
+from cgan.train import TrainConfig, Trainer
+
+BATCH_SIZE = TrainConfig().batch_size
+
+
+def timed(fn, repeats: int) -> float:
+    """Median seconds of fn() over repeats, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def machine_flops(repeats: int) -> dict[str, float]:
+    results = {}
+    for dtype, name in ((torch.float32, "fp32"), (torch.bfloat16, "bf16")):
+        a, b = torch.randn(1024, 1024, dtype=dtype), torch.randn(1024, 1024, dtype=dtype)
+        seconds = timed(lambda a=a, b=b: a @ b, repeats)
+        results[f"matmul {name}"] = 2 * 1024**3 / seconds / 1e9
+        x = torch.randn(BATCH_SIZE, 32, 14, 14, dtype=dtype)
+        w = torch.randn(64, 32, 4, 4, dtype=dtype)
+        out = torch.nn.functional.conv2d(x, w, stride=2, padding=1)
+        flops = 2 * out.numel() * 32 * 4 * 4
+        seconds = timed(lambda x=x, w=w: torch.nn.functional.conv2d(x, w, stride=2, padding=1), repeats)
+        results[f"conv {name}"] = flops / seconds / 1e9
+    return results
+
+
+SPEED_OPTIONS = {
+    "fp32": {},
+    "bf16": {"precision": "bf16"},
+    "channels_last": {"channels_last": True},
+    "fast path (all)": {"precision": "bf16", "channels_last": True},
+}
+
+
+def make_trainer(options: dict, run_dir: Path) -> Trainer:
+    config = TrainConfig(out=str(run_dir), **options)
+    return Trainer(config, run_dir, data.get_spec(config.dataset), torch.device("cpu"))
+
+
+def training_speed(images, labels, steps: int, repeats: int, tmp: Path) -> dict[str, tuple[float, float]]:
+    """images/s and GFLOP/s achieved per option; the options take turns within each round."""
+    trainers = {
+        name: make_trainer(options, tmp / name.replace(" ", "_")) for name, options in SPEED_OPTIONS.items()
+    }
+    batches = []
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        index = torch.randint(0, len(images), (BATCH_SIZE,), generator=generator)
+        batches.append((images[index].unsqueeze(1).float() / 127.5 - 1, labels[index]))
+
+    def run(trainer: Trainer) -> None:
+        for real, y in batches:
+            trainer.train_step(real.contiguous(memory_format=trainer.memory_format), y, measure=False)
+            trainer.step += 1
+
+    flops = {}
+    for name, trainer in trainers.items():
+        with FlopCounterMode(display=False) as counter:
+            trainer.train_step(*batches[0], measure=False)
+        flops[name] = counter.get_total_flops()
+        run(trainer)  # warm-up
+    seconds = {name: [] for name in trainers}
+    for _ in range(repeats):
+        for name, trainer in trainers.items():
+            start = time.perf_counter()
+            run(trainer)
+            seconds[name].append(time.perf_counter() - start)
+    result = {}
+    for name in trainers:
+        median = statistics.median(seconds[name])
+        result[name] = (steps * BATCH_SIZE / median, flops[name] * steps / median / 1e9)
+    return result
+
+
+def generation_speed(repeats: int) -> dict[str, float]:
+    spec = data.get_spec("mnist")
+    arch = TrainConfig().arch_config(spec.num_classes, spec.image_shape)
+    generator = TrainedGenerator(build_generator(arch), arch, spec.classes, "fresh", {"dataset": "mnist"})
+    result = {}
+    for batch in (1, 64, 1024):
+        labels = [i % 10 for i in range(batch)]
+        seconds = timed(
+            lambda labels=labels: generator.generate(labels, seed=0), repeats * (20 if batch == 1 else 1)
+        )
+        result[f"batch {batch}"] = batch / seconds
+        if batch == 1:
+            result["one image ms"] = seconds * 1000
+    return result
+
+
+def training_peak_rss(data_dir: str | None, tmp: Path) -> float:
+    """Peak RSS in MB of `cgan train` for 300 steps with the defaults (data loading included)."""
+    command = [
+        sys.executable,
+        "-m",
+        "cgan",
+        "train",
+        "--max-steps",
+        "300",
+        "--no-progress",
+        "--out",
+        str(tmp / "rss"),
+    ]
+    command += ["--data-dir", data_dir] if data_dir else []
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=40, help="training steps per timing (default: 40)")
+    parser.add_argument("--repeats", type=int, default=5, help="rounds; the median is reported (default: 5)")
+    parser.add_argument("--threads", type=int, help="torch threads (default: PyTorch's choice)")
+    parser.add_argument("--data-dir", help="folder with MNIST's IDX files (default: the usual places)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH_SIZE}")
+
+    print("\nmachine (GFLOP/s):")
+    for name, value in machine_flops(args.repeats).items():
+        print(f"  {name:<12} {value:8.1f}")
+
+    images, labels = data.load("mnist", "train", args.data_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        speeds = training_speed(images, labels, args.steps, args.repeats, Path(tmp))
+        print("\ntraining, default model:")
+        base = speeds["fp32"][0]
+        for name, (rate, gflops) in speeds.items():
+            print(
+                f"  {name:<16} {rate:8.0f} images/s  {rate / base:5.2f}x fp32  {gflops:6.1f} GFLOP/s achieved"
+            )
+
+        print("\ngeneration, default model (fp32, inference mode):")
+        for name, value in generation_speed(args.repeats).items():
+            unit = "" if name.endswith("ms") else " images/s"
+            print(f"  {name:<12} {value:10.1f}{unit}")
+
+        print(f"\npeak RSS of `cgan train` (300 steps): {training_peak_rss(args.data_dir, Path(tmp)):.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Export a trained generator to ONNX, checked against PyTorch before the file is kept.
+
+The graph takes `z` (batch, latent_dim) float32 and `labels` (batch,) int64 and gives `images`
+(batch, C, H, W) float32 in [-1, 1]; the batch size is dynamic. The run's model.json travels inside the
+file as metadata ("cgan.model"), so the file alone says which classes its labels mean.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import atomic_write
+from .errors import CganError
+from .sampling import load_generator
+
+METADATA_KEY = "cgan.model"
+TOLERANCE = 1e-5  # largest difference from PyTorch's output that an export may have
+
+
+def _onnx_modules():
+    try:
+        import onnx
+        import onnxruntime
+        import onnxscript  # noqa: F401  (the exporter needs it)
+    except ImportError:
+        raise CganError("ONNX export needs the onnx extra: pip install 'cgan[onnx]'") from None
+    return onnx, onnxruntime
+
+
+def export_onnx(source: str | Path, path: str | Path, check_batch_sizes=(1, 7, 64)) -> float:
+    """Write the generator of `source` (a run folder, weights file or bundled name) to `path` as ONNX.
+
+    Returns the largest absolute difference from PyTorch over random inputs at each of check_batch_sizes;
+    raises CganError, writing nothing, when it exceeds TOLERANCE.
+    """
+    onnx, onnxruntime = _onnx_modules()
+    generator = load_generator(source)
+    net, latent_dim = generator.net, generator.arch.latent_dim
+    example = (torch.randn(2, latent_dim), torch.tensor([0, 1]))
+    batch = torch.export.Dim("batch")
+    exporter_log = logging.getLogger("torch.onnx")
+    level = exporter_log.level
+    with warnings.catch_warnings(), torch.inference_mode(False):
+        warnings.simplefilter("ignore")  # the exporter's notes on its own internals
+        exporter_log.setLevel(logging.ERROR)
+        program = torch.onnx.export(
+            net,
+            example,
+            input_names=["z", "labels"],
+            output_names=["images"],
+            dynamic_shapes=({0: batch}, {0: batch}),
+            dynamo=True,
+            verbose=False,
+        )
+        exporter_log.setLevel(level)
+    model = program.model_proto
+    onnx.helper.set_model_props(model, {METADATA_KEY: json.dumps(generator.meta)})
+    serialized = model.SerializeToString()
+
+    session = onnxruntime.InferenceSession(serialized, providers=["CPUExecutionProvider"])
+    noise = torch.Generator().manual_seed(0)
+    worst = 0.0
+    for size in check_batch_sizes:
+        z = torch.randn(size, latent_dim, generator=noise)
+        labels = torch.randint(0, generator.arch.num_classes, (size,), generator=noise)
+        with torch.inference_mode():
+            expected = net(z, labels).numpy()
+        (got,) = session.run(None, {"z": z.numpy(), "labels": labels.numpy()})
+        worst = max(worst, float(np.abs(got - expected).max()))
+    if not worst <= TOLERANCE:
+        raise CganError(
+            f"the ONNX graph differs from PyTorch by {worst:.2e} (> {TOLERANCE:g}); nothing written"
+        )
+    atomic_write(Path(path), lambda tmp: Path(tmp).write_bytes(serialized))
+    return worst

@@ -1,0 +1,59 @@
+"""ONNX export: a graph with a dynamic batch and int64 labels that matches PyTorch within 1e-5."""
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+
+from cgan.cli import main
+from cgan.errors import CganError
+from cgan.export import METADATA_KEY, export_onnx
+from cgan.sampling import load_generator
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_run, tmp_path_factory):
+    path = tmp_path_factory.mktemp("onnx") / "g.onnx"
+    worst = export_onnx(tiny_run, path)
+    return path, worst
+
+
+def test_export_matches_torch_at_any_batch_size(tiny_run, exported):
+    path, worst = exported
+    assert worst <= 1e-5
+    generator = load_generator(tiny_run)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    inputs = {i.name: i for i in session.get_inputs()}
+    assert inputs["labels"].type == "tensor(int64)" and inputs["z"].type == "tensor(float)"
+    for batch in (1, 3, 130):  # none of them the batch size the graph was traced with
+        z = torch.randn(batch, generator.arch.latent_dim)
+        labels = torch.arange(batch) % 10
+        (images,) = session.run(None, {"z": z.numpy(), "labels": labels.numpy()})
+        with torch.inference_mode():
+            expected = generator.net(z, labels).numpy()
+        assert images.shape == (batch, 1, 28, 28)
+        np.testing.assert_allclose(images, expected, atol=1e-5, rtol=0)
+
+
+def test_export_carries_the_model_description(tiny_run, exported):
+    path, _ = exported
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    model = json.loads(props[METADATA_KEY])
+    assert model["dataset"] == "mnist" and model["classes"] == [str(i) for i in range(10)]
+    assert model == json.loads((tiny_run / "model.json").read_text())
+
+
+def test_cli_export_of_a_bundled_generator(tmp_path, capsys):
+    out = tmp_path / "mnist.onnx"
+    assert main(["export", "mnist", "--onnx", str(out)]) == 0
+    assert "largest difference from PyTorch" in capsys.readouterr().out
+    assert out.stat().st_size > 1_000_000
+
+
+def test_export_of_a_missing_run_is_a_clear_error(tmp_path):
+    with pytest.raises(CganError, match="neither a run folder"):
+        export_onnx(tmp_path / "nothing", tmp_path / "g.onnx")
+    assert not (tmp_path / "g.onnx").exists()
