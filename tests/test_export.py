@@ -57,3 +57,34 @@ def test_export_of_a_missing_run_is_a_clear_error(tmp_path):
     with pytest.raises(CganError, match="neither a run folder"):
         export_onnx(tmp_path / "nothing", tmp_path / "g.onnx")
     assert not (tmp_path / "g.onnx").exists()
+
+
+def test_onnx_runtime_backend_draws_what_pytorch_draws(tiny_run, exported):
+    path, _ = exported
+    onnx_generator, torch_generator = load_generator(path), load_generator(tiny_run)
+    assert onnx_generator.classes == torch_generator.classes
+    labels = [0, 3, "7", 9] * 5
+    a = onnx_generator.generate(labels, seed=4).astype(int)
+    b = torch_generator.generate(labels, seed=4).astype(int)
+    assert np.abs(a - b).max() <= 1  # a 1e-6 difference may round a pixel the other way
+
+
+def test_foreign_or_damaged_onnx_files_are_refused(tmp_path):
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["z"], ["images"])],
+        "foreign",
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1])],
+    )
+    foreign = tmp_path / "foreign.onnx"
+    onnx.save(helper.make_model(graph), str(foreign))
+    with pytest.raises(CganError, match="not exported by cgan"):
+        load_generator(foreign)
+    damaged = tmp_path / "damaged.onnx"
+    damaged.write_bytes(b"\x08\x07garbage" * 10)
+    with pytest.raises(CganError, match="not a readable ONNX model"):
+        load_generator(damaged)
+    with pytest.raises(CganError, match="does not exist"):
+        load_generator(tmp_path / "missing.onnx")

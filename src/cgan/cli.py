@@ -11,7 +11,9 @@ from .errors import CganError
 from .losses import LOSSES
 from .models import D_CONDITIONINGS, G_CONDITIONINGS
 from .study import RECIPES
-from .train import DEFAULT_GP_WEIGHT, PRECISIONS
+from .train import PRECISIONS, TrainConfig
+
+D = TrainConfig()  # the defaults of `cgan train`, shown in its --help
 
 DATASET_NAMES = ("mnist", "fashion-mnist")
 
@@ -50,86 +52,114 @@ def add_train_parser(commands) -> None:
     p.add_argument(
         "--arch", choices=("dcgan", "mlp"), default="dcgan", help="network family (default: dcgan)"
     )
-    p.add_argument("--epochs", type=positive_int, default=3, help="train until this epoch (default: 3)")
+    p.add_argument(
+        "--epochs", type=positive_int, default=D.epochs, help=f"train until this epoch (default: {D.epochs})"
+    )
     p.add_argument("--max-steps", type=positive_int, help="stop after this many optimisation steps in all")
     p.add_argument(
         "--max-time",
         type=duration,
         help="stop after this much training time in all, e.g. 5m (not counting evaluation)",
     )
-    p.add_argument("--batch-size", type=positive_int, default=64, help="images per step (default: 64)")
     p.add_argument(
-        "--lr", type=float, default=2e-4, help="Adam learning rate of both networks (default: 2e-4)"
+        "--batch-size",
+        type=positive_int,
+        default=D.batch_size,
+        help=f"images per step (default: {D.batch_size})",
     )
-    p.add_argument("--beta1", type=float, default=0.5, help="Adam beta1 (default: 0.5)")
-    p.add_argument("--beta2", type=float, default=0.999, help="Adam beta2 (default: 0.999)")
     p.add_argument(
-        "--latent-dim", type=positive_int, default=100, help="size of the noise vector (default: 100)"
+        "--lr", type=float, default=D.lr, help=f"Adam learning rate of both networks (default: {D.lr:g})"
+    )
+    p.add_argument("--beta1", type=float, default=D.beta1, help=f"Adam beta1 (default: {D.beta1:g})")
+    p.add_argument("--beta2", type=float, default=D.beta2, help=f"Adam beta2 (default: {D.beta2:g})")
+    p.add_argument(
+        "--latent-dim",
+        type=positive_int,
+        default=D.latent_dim,
+        help=f"size of the noise vector (default: {D.latent_dim})",
     )
     p.add_argument("--g-width", type=positive_int, help="generator width (default: per architecture)")
     p.add_argument("--d-width", type=positive_int, help="discriminator width (default: per architecture)")
     p.add_argument(
-        "--embed-dim", type=positive_int, default=16, help="generator label embedding size (default: 16)"
+        "--embed-dim",
+        type=positive_int,
+        default=D.embed_dim,
+        help=f"generator label embedding size (default: {D.embed_dim})",
     )
     p.add_argument(
         "--cond-g",
         choices=G_CONDITIONINGS,
-        default="concat",
-        help="how the generator sees the label: label maps beside the features (concat, default) "
-        "or conditional batch norm (cbn)",
+        default=D.cond_g,
+        help="how the generator sees the label: label maps beside the features (concat) "
+        f"or conditional batch norm (cbn) (default: {D.cond_g})",
     )
     p.add_argument(
         "--cond-d",
         choices=D_CONDITIONINGS,
-        default="projection",
-        help="how the discriminator sees the label: projection (default), a label map beside the image "
-        "(concat), or an auxiliary classifier (acgan)",
+        default=D.cond_d,
+        help="how the discriminator sees the label: projection, a label map beside the image "
+        f"(concat), or an auxiliary classifier (acgan) (default: {D.cond_d})",
     )
     p.add_argument(
         "--spectral-norm",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="spectral normalisation in the discriminator (default: on)",
+        default=D.spectral_norm,
+        help=f"spectral normalisation in the discriminator (default: {'on' if D.spectral_norm else 'off'})",
     )
     p.add_argument(
-        "--loss", choices=tuple(LOSSES), default="vanilla", help="adversarial loss (default: vanilla)"
+        "--loss", choices=tuple(LOSSES), default=D.loss, help=f"adversarial loss (default: {D.loss})"
     )
     p.add_argument(
-        "--n-critic", type=positive_int, default=1, help="discriminator steps per generator step (default: 1)"
+        "--n-critic",
+        type=positive_int,
+        default=D.n_critic,
+        help=f"discriminator steps per generator step (default: {D.n_critic})",
     )
     p.add_argument(
         "--gp-weight",
         type=float,
-        default=DEFAULT_GP_WEIGHT,
-        help=f"weight of the gradient penalty of --loss wgan-gp (default: {DEFAULT_GP_WEIGHT:g})",
+        default=D.gp_weight,
+        help=f"weight of the gradient penalty of --loss wgan-gp (default: {D.gp_weight:g})",
     )
-    p.add_argument("--r1", type=float, metavar="GAMMA", help="R1 penalty on real images with this gamma")
+    p.add_argument(
+        "--r1",
+        type=float,
+        default=D.r1,
+        metavar="GAMMA",
+        help=f"R1 penalty on real images with this gamma; 0: none (default: {D.r1 or 'none'})",
+    )
     p.add_argument(
         "--augment",
         nargs="?",
         const=DEFAULT_POLICY,
+        default=D.augment,
         metavar="POLICY",
         help=f"differentiable augmentation (DiffAugment) of D's inputs; POLICY is a comma-separated list of "
-        f"{', '.join(TRANSFORMS)} (default when given alone: {DEFAULT_POLICY})",
+        f"{', '.join(TRANSFORMS)} (when given alone: {DEFAULT_POLICY}); none: off (default: {D.augment or 'none'})",
     )
     p.add_argument(
-        "--ema", type=float, help="keep an average of the generator weights with this decay (e.g. 0.999)"
+        "--ema",
+        type=float,
+        default=D.ema,
+        help=f"keep an average of the generator weights with this decay, e.g. 0.999; 0: none (default: {D.ema or 'none'})",
     )
     p.add_argument("--clip-grad", type=float, help="clip each network's gradient to this L2 norm")
-    p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same run (default: 0)")
+    p.add_argument(
+        "--seed", type=int, default=D.seed, help=f"random seed: same seed, same run (default: {D.seed})"
+    )
     p.add_argument("--threads", type=positive_int, help="CPU threads (default: PyTorch's choice)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     p.add_argument(
         "--precision",
         choices=PRECISIONS,
-        default="fp32",
-        help="bf16: autocast the networks (losses stay fp32); auto: bf16 where the hardware has it (default: fp32)",
+        default=D.precision,
+        help=f"bf16: autocast the networks (losses stay fp32); auto: bf16 where the hardware has it (default: {D.precision})",
     )
     p.add_argument(
         "--channels-last",
         action=argparse.BooleanOptionalAction,
-        default=False,
-        help="NHWC memory layout for the convolutions (default: off)",
+        default=D.channels_last,
+        help=f"NHWC memory layout for the convolutions (default: {'on' if D.channels_last else 'off'})",
     )
     p.add_argument("--max-images", type=positive_int, help="train on the first N training images only")
     p.add_argument("--log-every", type=positive_int, default=10, help="steps between metrics.csv rows")
@@ -178,9 +208,9 @@ def run_train(args) -> int:
         loss=args.loss,
         n_critic=args.n_critic,
         gp_weight=args.gp_weight,
-        r1=args.r1,
-        augment=args.augment,
-        ema=args.ema,
+        r1=args.r1 or None,
+        augment=None if args.augment in (None, "none") else args.augment,
+        ema=args.ema or None,
         clip_grad=args.clip_grad,
         seed=args.seed,
         threads=args.threads,

@@ -47,7 +47,9 @@ class TrainedGenerator:
 
     @property
     def device(self) -> torch.device:
-        return next(self.net.parameters()).device
+        if isinstance(self.net, torch.nn.Module):
+            return next(self.net.parameters()).device
+        return torch.device("cpu")  # an ONNX Runtime session
 
     @property
     def dataset(self) -> str:
@@ -98,26 +100,36 @@ def resolve_generator_file(source: str | Path) -> Path:
     raise CheckpointError(f"{source} is neither a run folder nor a bundled generator name ({hint})")
 
 
-def load_generator(source: str | Path, device: str | torch.device = "cpu") -> TrainedGenerator:
-    """Load a generator from a run folder, a weights file in one (generator.safetensors, best.safetensors),
-    or a bundled name such as "mnist"."""
-    weights = resolve_generator_file(source)
-    folder = weights.parent
-    model = read_json(folder / MODEL_FILE, "model description (model.json)")
-    if model.get("format") != GENERATOR_FORMAT:
-        raise CheckpointError(f"{folder / MODEL_FILE} is not a cgan model description")
+def read_model_description(model: dict, where: str | Path) -> tuple[ArchConfig, list[str]]:
+    """The architecture and class names of a model.json, checked; `where` names it in errors."""
+    if not isinstance(model, dict) or model.get("format") != GENERATOR_FORMAT:
+        raise CheckpointError(f"{where} is not a cgan model description")
     try:
         arch = ArchConfig.from_dict(model["arch"])
         classes = list(model["classes"])
         dataset = model["dataset"]
     except (KeyError, TypeError) as exc:
-        raise CheckpointError(f"{folder / MODEL_FILE} lacks {exc}; the file is damaged") from None
+        raise CheckpointError(f"{where} lacks {exc}; the file is damaged") from None
     try:
         data.get_spec(dataset)
     except CganError as exc:
-        raise CheckpointError(f"{folder / MODEL_FILE}: {exc}") from None
+        raise CheckpointError(f"{where}: {exc}") from None
     if len(classes) != arch.num_classes:
-        raise CheckpointError(f"{folder / MODEL_FILE} lists {len(classes)} classes for {arch.num_classes}")
+        raise CheckpointError(f"{where} lists {len(classes)} classes for {arch.num_classes}")
+    return arch, classes
+
+
+def load_generator(source: str | Path, device: str | torch.device = "cpu") -> TrainedGenerator:
+    """Load a generator from a run folder, a weights file in one (generator.safetensors, best.safetensors),
+    a bundled name such as "mnist", or an exported .onnx file (run by ONNX Runtime, on the CPU)."""
+    if Path(source).suffix == ".onnx":
+        from .export import load_onnx_generator  # ONNX Runtime is an optional extra
+
+        return load_onnx_generator(source)
+    weights = resolve_generator_file(source)
+    folder = weights.parent
+    model = read_json(folder / MODEL_FILE, "model description (model.json)")
+    arch, classes = read_model_description(model, folder / MODEL_FILE)
     if not weights.is_file():
         raise CheckpointError(f"{folder} has no {weights.name} yet: has training written a checkpoint?")
     tensors, _ = load_tensors(weights, GENERATOR_FORMAT)
