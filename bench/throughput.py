@@ -26,8 +26,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from cgan import data
+from cgan.export import export_onnx
 from cgan.models import build_generator
-from cgan.sampling import TrainedGenerator
+from cgan.sampling import TrainedGenerator, load_generator
 from cgan.train import TrainConfig, Trainer
 
 BATCH_SIZE = TrainConfig().batch_size
@@ -63,13 +64,25 @@ SPEED_OPTIONS = {
     "fp32": {},
     "bf16": {"precision": "bf16"},
     "channels_last": {"channels_last": True},
-    "fast path (all)": {"precision": "bf16", "channels_last": True},
+    "fused Adam": {"fused": True},
+    "fast path (all)": {"precision": "bf16", "channels_last": True, "fused": True},
 }
 
 
 def make_trainer(options: dict, run_dir: Path) -> Trainer:
+    options = dict(options)
+    fused = options.pop("fused", False)
     config = TrainConfig(out=str(run_dir), **options)
-    return Trainer(config, run_dir, data.get_spec(config.dataset), torch.device("cpu"))
+    trainer = Trainer(config, run_dir, data.get_spec(config.dataset), torch.device("cpu"))
+    if fused:  # a candidate not (yet) in TrainConfig: Adam's fused kernel instead of its foreach one
+        betas = (config.beta1, config.beta2)
+        trainer.opt_g = torch.optim.Adam(
+            trainer.generator.parameters(), lr=config.lr, betas=betas, fused=True
+        )
+        trainer.opt_d = torch.optim.Adam(
+            trainer.discriminator.parameters(), lr=config.lr, betas=betas, fused=True
+        )
+    return trainer
 
 
 def training_speed(images, labels, steps: int, repeats: int, tmp: Path) -> dict[str, tuple[float, float]]:
@@ -107,19 +120,39 @@ def training_speed(images, labels, steps: int, repeats: int, tmp: Path) -> dict[
     return result
 
 
-def generation_speed(repeats: int) -> dict[str, float]:
+def generation_speed(repeats: int, tmp: Path) -> dict[str, dict[str, float]]:
+    """images/s at batch 1, 64 and 1024 (and ms for one image) per model and backend."""
     spec = data.get_spec("mnist")
     arch = TrainConfig().arch_config(spec.num_classes, spec.image_shape)
-    generator = TrainedGenerator(build_generator(arch), arch, spec.classes, "fresh", {"dataset": "mnist"})
+    meta = {
+        "format": "cgan-generator",
+        "dataset": "mnist",
+        "classes": list(spec.classes),
+        "arch": arch.to_dict(),
+    }
+    models = {
+        "default model": TrainedGenerator(build_generator(arch), arch, spec.classes, "fresh", meta),
+        "bundled mnist": load_generator("mnist"),
+    }
     result = {}
-    for batch in (1, 64, 1024):
-        labels = [i % 10 for i in range(batch)]
-        seconds = timed(
-            lambda labels=labels: generator.generate(labels, seed=0), repeats * (20 if batch == 1 else 1)
-        )
-        result[f"batch {batch}"] = batch / seconds
-        if batch == 1:
-            result["one image ms"] = seconds * 1000
+    for name, generator in models.items():
+        export_onnx(generator, tmp / "g.onnx")
+        backends = {"torch": generator, "onnxruntime": load_generator(tmp / "g.onnx")}
+        for backend, runner in backends.items():
+            rates = {}
+            for batch in (1, 64, 1024):
+                labels = [i % 10 for i in range(batch)]
+                calls = 50 if batch == 1 else 1
+                seconds = timed(
+                    lambda r=runner, labels=labels, calls=calls: [
+                        r.generate(labels, seed=0) for _ in range(calls)
+                    ],
+                    repeats,
+                )
+                rates[f"batch {batch}"] = batch * calls / seconds
+                if batch == 1:
+                    rates["one image ms"] = seconds / calls * 1000
+            result[f"{name}, {backend}"] = rates
     return result
 
 
@@ -166,10 +199,10 @@ def main() -> None:
                 f"  {name:<16} {rate:8.0f} images/s  {rate / base:5.2f}x fp32  {gflops:6.1f} GFLOP/s achieved"
             )
 
-        print("\ngeneration, default model (fp32, inference mode):")
-        for name, value in generation_speed(args.repeats).items():
-            unit = "" if name.endswith("ms") else " images/s"
-            print(f"  {name:<12} {value:10.1f}{unit}")
+        print("\ngeneration (fp32, inference mode), images/s:")
+        for name, rates in generation_speed(args.repeats, Path(tmp)).items():
+            cells = "  ".join(f"{k} {v:8.1f}" for k, v in rates.items())
+            print(f"  {name:<30} {cells}")
 
         print(f"\npeak RSS of `cgan train` (300 steps): {training_peak_rss(args.data_dir, Path(tmp)):.0f} MB")
 

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 from .augment import DEFAULT_POLICY, TRANSFORMS
+from .cli_serve import add_parser as add_serve_parser
+from .cli_visuals import add_parsers as add_visual_parsers
 from .errors import CganError
 from .losses import LOSSES
 from .models import D_CONDITIONINGS, G_CONDITIONINGS
@@ -614,6 +616,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate_parser(commands)
     add_study_parser(commands)
     add_export_parser(commands)
+    add_visual_parsers(commands)
+    add_serve_parser(commands)
     return parser
 
 

@@ -34,14 +34,17 @@ def _onnx_modules():
     return onnx, onnxruntime
 
 
-def export_onnx(source: str | Path, path: str | Path, check_batch_sizes=(1, 7, 64)) -> float:
-    """Write the generator of `source` (a run folder, weights file or bundled name) to `path` as ONNX.
+def export_onnx(
+    source: str | Path | TrainedGenerator, path: str | Path, check_batch_sizes=(1, 7, 64)
+) -> float:
+    """Write the generator of `source` (a run folder, weights file, bundled name or a loaded generator) to
+    `path` as ONNX.
 
     Returns the largest absolute difference from PyTorch over random inputs at each of check_batch_sizes;
     raises CganError, writing nothing, when it exceeds TOLERANCE.
     """
     onnx, onnxruntime = _onnx_modules()
-    generator = load_generator(source)
+    generator = source if isinstance(source, TrainedGenerator) else load_generator(source)
     net, latent_dim = generator.net, generator.arch.latent_dim
     example = (torch.randn(2, latent_dim), torch.tensor([0, 1]))
     batch = torch.export.Dim("batch")

@@ -1,6 +1,7 @@
 """Generator and discriminator networks, both conditioned on the class label.
 
-Every generator has `forward(z, labels) -> images in [-1, 1]` of shape (B, C, H, W); every
+Every generator has `forward(z, labels) -> images in [-1, 1]` of shape (B, C, H, W), labels being class
+indices (B,) or class weights (B, classes) that blend classes (LabelEmbedding); every
 discriminator has `forward(images, labels) -> (logits (B,), class_logits (B, classes) or None)`, the
 class logits coming from an auxiliary classifier (AC-GAN) only. They are plain `nn.Module`s,
 built from an `ArchConfig` that `model.json` stores, so a run folder alone can rebuild them.
@@ -80,6 +81,20 @@ class ArchConfig:
         return cls(**values)
 
 
+class LabelEmbedding(nn.Embedding):
+    """A label embedding that also takes soft labels: int64 class indices (B,) look rows up as nn.Embedding
+    does; float class weights (B, num_classes) give the weighted sum of rows (weights @ embedding).
+
+    Generators use it so that a class-to-class interpolation can feed them a blend of two labels. It is an
+    nn.Embedding, so state_dict keys (and the shipped weights) stay those of one.
+    """
+
+    def forward(self, labels: torch.Tensor) -> torch.Tensor:
+        if labels.is_floating_point():
+            return labels @ self.weight
+        return super().forward(labels)
+
+
 class DCGANGenerator(nn.Module):
     """Noise -> 7x7 features -> 14x14 -> 28x28 by two up-convolutions.
 
@@ -91,8 +106,8 @@ class DCGANGenerator(nn.Module):
         super().__init__()
         wide, label_channels = 2 * cfg.g_width, cfg.embed_dim
         self.label_channels = label_channels
-        self.label_map_7 = nn.Embedding(cfg.num_classes, label_channels * 7 * 7)
-        self.label_map_14 = nn.Embedding(cfg.num_classes, label_channels * 14 * 14)
+        self.label_map_7 = LabelEmbedding(cfg.num_classes, label_channels * 7 * 7)
+        self.label_map_14 = LabelEmbedding(cfg.num_classes, label_channels * 14 * 14)
         self.project = nn.Sequential(
             nn.Linear(cfg.latent_dim, wide * 7 * 7, bias=False),
             nn.Unflatten(1, (wide, 7, 7)),
@@ -122,8 +137,8 @@ class ConditionalBatchNorm(nn.Module):
     def __init__(self, features: int, num_classes: int):
         super().__init__()
         self.norm = nn.BatchNorm2d(features, affine=False)
-        self.scale = nn.Embedding(num_classes, features)
-        self.shift = nn.Embedding(num_classes, features)
+        self.scale = LabelEmbedding(num_classes, features)
+        self.shift = LabelEmbedding(num_classes, features)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         scale = self.scale(labels)[:, :, None, None]
@@ -216,7 +231,7 @@ class MLPGenerator(nn.Module):
         self.image_shape = cfg.image_shape
         pixels = cfg.image_shape[0] * cfg.image_shape[1] * cfg.image_shape[2]
         width = cfg.g_width
-        self.label_embedding = nn.Embedding(cfg.num_classes, cfg.embed_dim)
+        self.label_embedding = LabelEmbedding(cfg.num_classes, cfg.embed_dim)
         self.net = nn.Sequential(
             nn.Linear(cfg.latent_dim + cfg.embed_dim, width),
             nn.LeakyReLU(0.2, inplace=True),

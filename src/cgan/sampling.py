@@ -1,4 +1,5 @@
-"""Generating images from a trained generator, and writing them as PNG grids, folders of PNGs or .npz."""
+"""Generating images from a trained generator (for labels, along interpolations, over a latent grid), and
+writing them as PNG grids, looping GIFs, folders of PNGs or .npz."""
 
 from __future__ import annotations
 
@@ -31,6 +32,11 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 
 def random_seed() -> int:
     return secrets.randbelow(2**31)
+
+
+def noise(seed: int, *shape: int) -> torch.Tensor:
+    """Standard normal noise drawn on the CPU from `seed`: the same on every device."""
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
 class TrainedGenerator:
@@ -69,12 +75,22 @@ class TrainedGenerator:
         if len(indices) == 0:
             raise CganError("no labels given: ask for at least one image")
         seed = random_seed() if seed is None else int(seed)
-        noise = torch.randn(len(indices), self.arch.latent_dim, generator=torch.Generator().manual_seed(seed))
+        return self.render(noise(seed, len(indices), self.arch.latent_dim), indices, batch_size)
+
+    @torch.inference_mode()
+    def render(self, z: torch.Tensor, labels: torch.Tensor, batch_size: int = 1024) -> np.ndarray:
+        """uint8 images for given noise (N, latent_dim) and labels: class indices (N,) int64, or class
+        weights (N, classes) float, which blend the classes (used by class-to-class interpolation)."""
+        if labels.is_floating_point() and not isinstance(self.net, torch.nn.Module):
+            raise CganError(
+                "blending classes needs the PyTorch generator (a run folder or bundled name); "
+                "an ONNX export takes whole class indices only"
+            )
         chunks = []
-        for start in range(0, len(indices), batch_size):
-            z = noise[start : start + batch_size].to(self.device)
-            y = indices[start : start + batch_size].to(self.device)
-            chunks.append(to_uint8(self.net(z, y)))
+        for start in range(0, len(z), batch_size):
+            chunk_z = z[start : start + batch_size].to(self.device)
+            chunk_labels = labels[start : start + batch_size].to(self.device)
+            chunks.append(to_uint8(self.net(chunk_z, chunk_labels)))
         return np.concatenate(chunks)
 
 
@@ -164,8 +180,7 @@ def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
 
 
 def save_png(path: Path, image: np.ndarray, scale: int = 1) -> None:
-    data = png_bytes(image, scale)
-    atomic_write(Path(path), lambda tmp: Path(tmp).write_bytes(data))
+    save_bytes(path, png_bytes(image, scale))
 
 
 def save_npz(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
@@ -174,3 +189,111 @@ def save_npz(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
             np.savez_compressed(f, images=images, labels=np.asarray(labels, dtype=np.int64))
 
     atomic_write(Path(path), write)
+
+
+# --- interpolations and latent grids --------------------------------------------------------------
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation from noise vectors a to b (..., D) at fractions t (broadcast to (..., 1)).
+
+    A straight line between two Gaussian vectors passes through vectors shorter than the generator ever saw
+    in training (mid-way, about 0.7 times the norm), which gives washed-out images; the great circle keeps
+    the norm (White 2016, "Sampling Generative Networks").
+    """
+    cos = (a * b).sum(-1, keepdim=True) / (a.norm(dim=-1, keepdim=True) * b.norm(dim=-1, keepdim=True))
+    angle = torch.arccos(cos.clamp(-1.0, 1.0))
+    sin = torch.sin(angle)
+    parallel = sin.abs() < 1e-6  # the circle is undefined: fall back to the straight line
+    sin = torch.where(parallel, torch.ones_like(sin), sin)
+    weight_a = torch.where(parallel, 1 - t, torch.sin((1 - t) * angle) / sin)
+    weight_b = torch.where(parallel, t, torch.sin(t * angle) / sin)
+    return weight_a * a + weight_b * b
+
+
+def class_interpolation(
+    generator: TrainedGenerator, waypoints: Sequence[int | str], steps: int, count: int = 1, seed: int = 0
+) -> np.ndarray:
+    """Images (frames, count, H, W) of `count` fixed noise vectors while the label blends from each waypoint
+    class to the next (linearly in class weights), `steps` frames per leg counting both ends. The noise is
+    the one generate() draws from `seed`, so the first frame shows the images `cgan generate` would."""
+    indices = [generator.label_index(label) for label in waypoints]
+    if len(indices) < 2 or steps < 2:
+        raise CganError("a class interpolation needs two classes or more and at least 2 steps")
+    corners = torch.eye(generator.arch.num_classes)[indices]  # one-hot class weights at each waypoint
+    t = torch.linspace(0, 1, steps)[:, None]
+    legs = [(1 - t) * start + t * end for start, end in zip(corners[:-1], corners[1:], strict=True)]
+    # Each leg starts where the last one ended: keep that frame once.
+    weights = torch.cat([legs[0]] + [leg[1:] for leg in legs[1:]])
+    z = noise(seed, count, generator.arch.latent_dim).repeat(len(weights), 1)
+    images = generator.render(z, weights.repeat_interleave(count, dim=0))
+    return images.reshape(len(weights), count, *images.shape[1:])
+
+
+def noise_interpolation(
+    generator: TrainedGenerator, label: int | str, steps: int, count: int = 1, seed: int = 0
+) -> np.ndarray:
+    """Images (steps, count, H, W) of one class while each of `count` noise vectors moves along a great
+    circle to another one (slerp), so only the style changes, never the class."""
+    if steps < 2:
+        raise CganError("a noise interpolation needs at least 2 steps")
+    # Two draws from one stream: the first is the noise generate() takes from this seed, so the walk begins
+    # at the images `cgan generate --seed` draws.
+    draw = torch.Generator().manual_seed(seed)
+    start, end = (torch.randn(count, generator.arch.latent_dim, generator=draw) for _ in range(2))
+    t = torch.linspace(0, 1, steps)[:, None, None]
+    z = slerp(start, end, t).reshape(steps * count, -1)
+    labels = torch.full((steps * count,), generator.label_index(label), dtype=torch.long)
+    images = generator.render(z, labels)
+    return images.reshape(steps, count, *images.shape[1:])
+
+
+def latent_grid(generator: TrainedGenerator, label: int | str, size: int, seed: int = 0) -> np.ndarray:
+    """Images (size, size, H, W) of one class over a 2-D patch of noise space: four random noise vectors
+    at the corners, slerp down the two sides and then across each row."""
+    if size < 2:
+        raise CganError("a latent grid needs a size of at least 2")
+    top_left, top_right, bottom_left, bottom_right = noise(seed, 4, generator.arch.latent_dim)
+    t = torch.linspace(0, 1, size)[:, None]
+    left, right = slerp(top_left, bottom_left, t), slerp(top_right, bottom_right, t)  # (size, D) each
+    z = slerp(left[:, None], right[:, None], t[None]).reshape(size * size, -1)
+    labels = torch.full((size * size,), generator.label_index(label), dtype=torch.long)
+    images = generator.render(z, labels)
+    return images.reshape(size, size, *images.shape[1:])
+
+
+# --- animations -----------------------------------------------------------------------------------
+
+
+def gif_bytes(
+    frames: Sequence[np.ndarray],
+    scale: int = 1,
+    frame_ms: int = 80,
+    hold_ms: int | None = None,
+    bounce: bool = False,
+) -> bytes:
+    """A looping GIF of uint8 frames (H, W[, C]), enlarged `scale` times with nearest neighbour.
+
+    hold_ms: how long the first and last frames stay (default: frame_ms), so the eye sees where an
+    interpolation starts and ends. bounce: play forward then back, so the loop never jumps.
+    """
+    if len(frames) == 0:
+        raise CganError("no frames to animate")
+    durations = [frame_ms] * len(frames)
+    durations[0] = durations[-1] = frame_ms if hold_ms is None else hold_ms
+    if bounce:
+        frames = [*frames, *frames[-2:0:-1]]
+        durations = durations + durations[-2:0:-1]
+    pictures = [Image.fromarray(frame) for frame in frames]
+    if scale > 1:
+        size = (pictures[0].width * scale, pictures[0].height * scale)
+        pictures = [picture.resize(size, Image.Resampling.NEAREST) for picture in pictures]
+    buffer = io.BytesIO()
+    pictures[0].save(
+        buffer, format="GIF", save_all=True, append_images=pictures[1:], duration=durations, loop=0
+    )
+    return buffer.getvalue()
+
+
+def save_bytes(path: Path, content: bytes) -> None:
+    atomic_write(Path(path), lambda tmp: Path(tmp).write_bytes(content))

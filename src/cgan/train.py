@@ -510,7 +510,7 @@ def prepare_run(config: TrainConfig, resume: bool) -> tuple[TrainConfig, Path]:
 
 
 def fit(config: TrainConfig, resume: bool = False, progress: bool = True) -> TrainResult:
-    """Train (or continue training) the run in `config.out` until `epochs` or `max_steps` is reached."""
+    """Train (or continue training) the run in `config.out` until `epochs`, `max_steps` or `max_seconds`."""
     start = time.perf_counter()
     config, run_dir = prepare_run(config, resume)
     if config.threads:
@@ -606,15 +606,10 @@ def fit(config: TrainConfig, resume: bool = False, progress: bool = True) -> Tra
                 trainer.write_sample_grid(epoch)
                 if config.eval_every and epoch % config.eval_every == 0 and last_eval_step != trainer.step:
                     record_quality()
-            measured = config.eval_every or eval_every_s
-            if (
-                measured
-                and trainer.step > first_step
-                and last_eval_step != trainer.step
-                and not stop.requested
-            ):
-                if trainer.step >= total_steps or out_of_time:  # the final state is always measured
-                    record_quality()
+            finished = trainer.step >= total_steps or out_of_time
+            measuring = config.eval_every or eval_every_s
+            if finished and measuring and trainer.step not in (first_step, last_eval_step):
+                record_quality()  # the final state is always measured
             metrics_file.flush()
             trainer.save(training_seconds())
             last_save_step = trainer.step

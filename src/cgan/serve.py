@@ -1,0 +1,403 @@
+"""The REST service and its web page: a FastAPI app that draws images with generators loaded at start-up.
+
+    app = create_app(["runs/mnist", "fashion-mnist"])    # None: both bundled generators
+    uvicorn.run(app, host="127.0.0.1", port=8000)
+
+Every input is checked before any work is done (422, with the allowed range in the message), a body over
+MAX_BODY_BYTES is refused (413), and generation runs in a few threads off the event loop behind a bounded
+queue, so a flood of requests costs neither memory nor a growing wait: beyond the queue the answer is 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import math
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import numpy as np
+from fastapi import FastAPI, HTTPException
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    WrapValidator,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from .errors import CganError
+from .sampling import (
+    TrainedGenerator,
+    class_interpolation,
+    gif_bytes,
+    load_generator,
+    make_grid,
+    noise_interpolation,
+    png_bytes,
+    random_seed,
+)
+
+DEFAULT_SOURCES = ("mnist", "fashion-mnist")
+WEB_DIR = Path(__file__).parent / "web"
+MODEL_CARD_FILE = "MODEL_CARD.md"
+
+MAX_COUNT = 256
+MAX_GRID_SIZE = 16
+MAX_SCALE = 8
+MAX_STEPS = 64
+MAX_FRAME_MS = 2000
+MAX_SEED = 2**53 - 1  # the largest integer a browser's JavaScript holds exactly
+MAX_NAME_CHARS = 64
+MAX_BODY_BYTES = 16 * 1024
+WORKERS = 2  # generations running at once, each in its own thread
+MAX_WAITING = 64  # requests waiting for a worker; one more is answered 503 at once
+
+T = TypeVar("T")
+
+# The page may load nothing from elsewhere: it has to work offline, and this makes a stray CDN link fail.
+PAGE_POLICY = "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'"
+
+
+def bounded(low: int, high: int, what: str) -> Any:
+    """An int field in low..high whose error states the whole allowed range, not only the bound it broke."""
+
+    def check(value, handler):
+        try:
+            return handler(value)
+        except ValidationError as exc:
+            if any(e["type"] in ("greater_than_equal", "less_than_equal") for e in exc.errors()):
+                raise PydanticCustomError(
+                    "out_of_range",
+                    "must be {low}-{high}, got {value}",
+                    {"low": low, "high": high, "value": value},
+                ) from None
+            raise
+
+    return Annotated[int, Field(ge=low, le=high, description=f"{what}, {low}-{high}"), WrapValidator(check)]
+
+
+def label_type(value, handler):
+    """One error for a label of the wrong type, instead of one per member of the union."""
+    try:
+        return handler(value)
+    except ValidationError:
+        raise PydanticCustomError(
+            "label",
+            "must be a class index or a class name of 1-{chars} characters",
+            {"chars": MAX_NAME_CHARS},
+        ) from None
+
+
+Label = Annotated[
+    StrictInt | Annotated[StrictStr, Field(min_length=1, max_length=MAX_NAME_CHARS)],
+    WrapValidator(label_type),
+    Field(description="class index (0-9) or class name, e.g. 7 or 'sneaker'; GET /models lists them"),
+]
+ModelName = Annotated[
+    StrictStr,
+    Field(max_length=MAX_NAME_CHARS, description="a name from GET /models (default: the first served model)"),
+]
+Seed = bounded(0, MAX_SEED, "random seed, the same seed gives the same bytes (default: a fresh one)")
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not silently ignored
+
+
+class GenImagesRequest(Body):
+    """The body earlier CGAN demos published: one image of class `value`, or a grid_size x grid_size grid."""
+
+    value: Label
+    grid: bool = False
+    grid_size: bounded(0, MAX_GRID_SIZE, "images per side of the grid when grid is true") = 0
+    model: ModelName | None = None
+    seed: Seed | None = None
+
+    @field_validator("grid_size")
+    @classmethod
+    def grid_needs_a_size(cls, grid_size: int, info: ValidationInfo) -> int:
+        if info.data.get("grid") and grid_size < 1:
+            raise PydanticCustomError(
+                "grid_size", "must be 1-{high} when grid is true", {"high": MAX_GRID_SIZE}
+            )
+        return grid_size
+
+
+class GenerateRequest(Body):
+    """`count` images of one class, as one PNG grid or as JSON with one base64 PNG per image."""
+
+    model: ModelName | None = None
+    label: Label
+    count: bounded(1, MAX_COUNT, "number of images") = 16
+    seed: Seed | None = None
+    format: Literal["png", "json"] = "png"
+    scale: bounded(1, MAX_SCALE, "enlarge each pixel this many times") = 1
+
+
+class InterpolateRequest(Body):
+    """Frames that blend class `start` into class `end` with the noise fixed, or, without `end`, that move
+    the noise of one class along a great circle (the style changes, the class stays)."""
+
+    model: ModelName | None = None
+    start: Label
+    end: Label | None = None
+    steps: bounded(2, MAX_STEPS, "frames from start to end, both included") = 16
+    count: bounded(1, MAX_GRID_SIZE, "images side by side in each frame") = 1
+    seed: Seed | None = None
+    format: Literal["gif", "json"] = "gif"
+    scale: bounded(1, MAX_SCALE, "enlarge each pixel this many times") = 1
+    frame_ms: bounded(20, MAX_FRAME_MS, "milliseconds per GIF frame") = 80
+    bounce: bool = Field(True, description="GIF plays forward then back, so the loop never jumps")
+
+
+class GenerationPool:
+    """Runs generation in `workers` threads with at most `max_waiting` requests queued for them; a request
+    beyond that is refused with 503 at once, so a flood neither grows memory nor the wait."""
+
+    def __init__(self, workers: int = WORKERS, max_waiting: int = MAX_WAITING):
+        self.executor = ThreadPoolExecutor(workers, thread_name_prefix="cgan-generate")
+        self.capacity = workers + max_waiting
+        self.admitted = 0
+        self.lock = threading.Lock()
+
+    async def run(self, work: Callable[[], T]) -> T:
+        with self.lock:
+            if self.admitted >= self.capacity:
+                raise HTTPException(
+                    503, f"server busy: {self.admitted} requests in hand; retry shortly", {"Retry-After": "1"}
+                )
+            self.admitted += 1
+        future = self.executor.submit(work)
+        # Released when the work ends, not when the awaiting task is cancelled: cancelling drops work that
+        # has not started, but work already running holds its place until it finishes.
+        future.add_done_callback(self._release)
+        try:
+            return await asyncio.wrap_future(future)
+        except CganError as exc:  # a request the model cannot do, e.g. blending classes in an ONNX export
+            raise HTTPException(422, str(exc)) from None
+
+    def _release(self, _: Future) -> None:
+        with self.lock:
+            self.admitted -= 1
+
+
+def invalid(field: str, value, message: str) -> RequestValidationError:
+    """A 422 in FastAPI's own shape, for what only a loaded model can check (model names, class labels)."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("body", field), "msg": message, "input": value}]
+    )
+
+
+def model_name(source: str, generator: TrainedGenerator) -> str:
+    path = Path(source)
+    if not path.exists():
+        return generator.dataset  # a bundled generator: "mnist", "fashion-mnist"
+    return path.name if path.is_dir() else path.stem
+
+
+def describe(name: str, generator: TrainedGenerator) -> dict:
+    """What GET /models says about one model."""
+    return {
+        "name": name,
+        "dataset": generator.dataset,
+        "classes": list(generator.classes),
+        "image_shape": list(generator.arch.image_shape),
+        "latent_dim": generator.arch.latent_dim,
+        "step": generator.meta.get("step"),
+        "card": card_summary(generator),
+    }
+
+
+def card_summary(generator: TrainedGenerator) -> dict | None:
+    """The title and opening section of the model's MODEL_CARD.md (how it was trained), if it has one."""
+    card = Path(generator.source).parent / MODEL_CARD_FILE
+    if not card.is_file():
+        return None
+    title, _, rest = card.read_text().partition("\n")
+    return {"title": title.lstrip("# ").strip(), "summary": rest.split("\n## ")[0].strip()}
+
+
+def load_models(sources: list[str] | None) -> dict[str, TrainedGenerator]:
+    """Every generator loaded and run once, so a broken model stops start-up instead of failing a request."""
+    models: dict[str, TrainedGenerator] = {}
+    for source in sources or DEFAULT_SOURCES:
+        try:
+            generator = load_generator(source)
+            generator.generate([0], seed=0)
+        except CganError as exc:
+            raise CganError(f"cannot serve {source}: {exc}") from None
+        name = model_name(source, generator)
+        if name in models:
+            raise CganError(f"two models would be called {name!r}; serve folders with different names")
+        models[name] = generator
+    return models
+
+
+def grid_png(images: np.ndarray, scale: int) -> bytes:
+    """A square-ish grid, as `cgan generate` draws one class."""
+    return png_bytes(make_grid(images, math.ceil(math.sqrt(len(images)))), scale)
+
+
+def encoded_pngs(images: np.ndarray, scale: int) -> list[str]:
+    return [base64.b64encode(png_bytes(image, scale)).decode("ascii") for image in images]
+
+
+def interpolation_frames(
+    generator: TrainedGenerator, body: InterpolateRequest, start: int, end: int | None, seed: int
+) -> list[np.ndarray]:
+    """One image per step, the `count` images of a step side by side."""
+    if end is None:
+        frames = noise_interpolation(generator, start, body.steps, body.count, seed)
+    else:
+        frames = class_interpolation(generator, [start, end], body.steps, body.count, seed)
+    return [make_grid(frame, body.count) for frame in frames]
+
+
+def create_app(
+    sources: list[str] | None = None, workers: int = WORKERS, max_waiting: int = MAX_WAITING
+) -> FastAPI:
+    """The app serving the generators in `sources` (run folders, weights files or bundled names; None: the
+    bundled MNIST and Fashion-MNIST ones), all loaded here: a broken one raises CganError now."""
+    models = load_models(sources)
+    catalogue = [describe(name, generator) for name, generator in models.items()]
+    pool = GenerationPool(workers, max_waiting)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        pool.executor.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(
+        title="cgan",
+        summary="Images of the class you ask for, from class-conditional GANs.",
+        version="0.1.0",
+        lifespan=lifespan,
+        max_body_size=MAX_BODY_BYTES,
+    )
+
+    def pick(name: str | None) -> tuple[str, TrainedGenerator]:
+        if name is None:
+            name = next(iter(models))
+        if name not in models:
+            raise invalid("model", name, f"unknown model {name!r}; served models: {', '.join(models)}")
+        return name, models[name]
+
+    def class_of(generator: TrainedGenerator, field: str, label: int | str) -> int:
+        try:
+            return generator.label_index(label)
+        except CganError as exc:
+            raise invalid(field, label, str(exc)) from None
+
+    def png(content: bytes, name: str, seed: int) -> Response:
+        return Response(content, media_type="image/png", headers={"X-Seed": str(seed), "X-Model": name})
+
+    png_responses = {200: {"content": {"image/png": {}}, "description": "a PNG; its seed in X-Seed"}}
+    png_or_json = {
+        200: {"content": {"image/png": {}, "application/json": {}}, "description": "format png or json"}
+    }
+    gif_or_json = {
+        200: {"content": {"image/gif": {}, "application/json": {}}, "description": "format gif or json"}
+    }
+
+    @app.post("/gen_images", response_class=Response, responses=png_responses)
+    async def gen_images(body: GenImagesRequest) -> Response:
+        """One image of class `value`, or a grid_size x grid_size grid of it (as earlier CGAN demos did)."""
+        name, generator = pick(body.model)
+        label = class_of(generator, "value", body.value)
+        seed = random_seed() if body.seed is None else body.seed
+        if body.grid:
+            content = await pool.run(
+                lambda: grid_png(generator.generate([label] * body.grid_size**2, seed), 1)
+            )
+        else:
+            content = await pool.run(lambda: png_bytes(generator.generate([label], seed)[0]))
+        return png(content, name, seed)
+
+    @app.post("/generate", response_class=Response, responses=png_or_json)
+    async def generate(body: GenerateRequest) -> Response:
+        """`count` images of one class: a square-ish PNG grid, or JSON with each image as base64 PNG."""
+        name, generator = pick(body.model)
+        label = class_of(generator, "label", body.label)
+        seed = random_seed() if body.seed is None else body.seed
+        if body.format == "png":
+            content = await pool.run(
+                lambda: grid_png(generator.generate([label] * body.count, seed), body.scale)
+            )
+            return png(content, name, seed)
+        images = await pool.run(
+            lambda: encoded_pngs(generator.generate([label] * body.count, seed), body.scale)
+        )
+        return JSONResponse(
+            {
+                "model": name,
+                "label": label,
+                "class_name": generator.classes[label],
+                "seed": seed,
+                "images": images,
+            },
+            headers={"X-Seed": str(seed), "X-Model": name},
+        )
+
+    @app.post("/interpolate", response_class=Response, responses=gif_or_json)
+    async def interpolate(body: InterpolateRequest) -> Response:
+        """A looping GIF (or JSON with each frame as base64 PNG) from class `start` to class `end`, or within
+        class `start` when `end` is left out."""
+        name, generator = pick(body.model)
+        start = class_of(generator, "start", body.start)
+        end = None if body.end is None else class_of(generator, "end", body.end)
+        seed = random_seed() if body.seed is None else body.seed
+        headers = {"X-Seed": str(seed), "X-Model": name}
+        if body.format == "gif":
+            content = await pool.run(
+                lambda: gif_bytes(
+                    interpolation_frames(generator, body, start, end, seed),
+                    body.scale,
+                    body.frame_ms,
+                    hold_ms=4 * body.frame_ms,  # let the eye see where it starts and ends
+                    bounce=body.bounce,
+                )
+            )
+            return Response(content, media_type="image/gif", headers=headers)
+        frames = await pool.run(
+            lambda: encoded_pngs(interpolation_frames(generator, body, start, end, seed), body.scale)
+        )
+        return JSONResponse(
+            {
+                "model": name,
+                "start": start,
+                "end": end,
+                "seed": seed,
+                "frame_ms": body.frame_ms,
+                "frames": frames,
+            },
+            headers=headers,
+        )
+
+    @app.get("/models")
+    async def list_models() -> list[dict]:
+        """The served models: name, dataset, class names, latent size, training steps, model card summary."""
+        return catalogue
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"status": "ok", "models": list(models), "requests_in_hand": pool.admitted}
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html", headers={"Content-Security-Policy": PAGE_POLICY})
+
+    app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")
+    return app
