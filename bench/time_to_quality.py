@@ -4,6 +4,7 @@
 
 Trains, from the same seed in the same invocation:
 - the project's defaults (what `cgan train --dataset DATASET` does), for --budget of training time;
+- any --also variants (as `cgan study` names them, e.g. precision=fp32), for --budget each;
 - the classic MLP CGAN baseline (`--arch mlp`, batch 64, Adam 2e-4, fp32, vanilla loss, label concatenated
   in both networks, no spectral norm, no EMA), for --baseline-budget.
 Each is measured by the project's evaluator every --eval-every of training time (the evaluation's own time
@@ -27,8 +28,10 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 
 from cgan.cli import duration  # noqa: E402
-from cgan.study import summarise_run  # noqa: E402
+from cgan.study import summarise_run, variant_options  # noqa: E402
 from cgan.train import TrainConfig, fit  # noqa: E402
+
+IMPORTS_S = time.perf_counter() - START
 
 BASELINE = dict(
     arch="mlp", batch_size=64, lr=2e-4, precision="fp32", channels_last=False, loss="vanilla",
@@ -49,11 +52,11 @@ def train(name: str, options: dict, args, out: Path) -> dict:
         threads=args.threads,
         **options,
     )
-    called = time.perf_counter()
     result = fit(config, progress=False)
     summary = summarise_run(result.run_dir, config.batch_size)
-    # Seconds from this process's start to the first training step, for the run that starts first.
-    summary["startup_s"] = called - START + result.setup_s
+    # What a `cgan train` command spends before its first step: the interpreter's imports (measured once,
+    # before the first run) and fit's own set-up (reading data, building the networks).
+    summary["startup_s"] = IMPORTS_S + result.setup_s
     summary["config"] = {k: v for k, v in vars(config).items() if k not in ("out", "data_dir")}
     return summary
 
@@ -85,15 +88,24 @@ def main() -> None:
     parser.add_argument("--accuracy", default="0.90,0.95,0.97,0.98", help="class-accuracy thresholds")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int)
+    parser.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="VARIANT",
+        help="another configuration to train for --budget, as in `cgan study`, e.g. precision=fp32",
+    )
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     thresholds = [float(x) for x in args.accuracy.split(",")]
 
     with tempfile.TemporaryDirectory() as tmp:
-        runs = {
-            "defaults": train("defaults", {"budget": args.budget}, args, Path(tmp)),
-            "baseline": train("baseline", {**BASELINE, "budget": args.baseline_budget}, args, Path(tmp)),
-        }
+        runs = {"defaults": train("defaults", {"budget": args.budget}, args, Path(tmp))}
+        for variant in args.also:
+            runs[variant] = train(
+                variant, {**variant_options(variant), "budget": args.budget}, args, Path(tmp)
+            )
+        runs["baseline"] = train("baseline", {**BASELINE, "budget": args.baseline_budget}, args, Path(tmp))
     print(f"{args.dataset}, torch {torch.__version__}, {torch.get_num_threads()} threads, seed {args.seed}")
     for name, run in runs.items():
         print(f"\n{name}: {run['images_per_s']:.0f} images/s, start-up {run['startup_s']:.1f} s")

@@ -13,7 +13,20 @@ def test_train_resume_generate_evaluate(shared_data, tmp_path, capsys):
     data_dir = str(shared_data / "mnist")
     common = ["--data-dir", data_dir, "--no-progress"]
     # 6,400 images at batch 64: 100 steps per epoch; 2 epochs, then resume to 4 (400 steps in all).
-    train = ["train", "--out", str(run), "--max-images", "6400", "--epochs", "2", "--seed", "3", *common]
+    train = [
+        "train",
+        "--out",
+        str(run),
+        "--max-images",
+        "6400",
+        "--batch-size",
+        "64",
+        "--epochs",
+        "2",
+        "--seed",
+        "3",
+        *common,
+    ]
     assert main(train) == 0
     assert main(["train", "--resume", str(run), "--epochs", "4", *common]) == 0
     assert "step 400 (epoch 4)" in capsys.readouterr().out

@@ -71,12 +71,19 @@ def test_study_trains_each_variant_for_the_budget_and_reports(shared_data, tmp_p
     table = (out / "study.md").read_text()
     assert "| hinge |" in table and "| wgan-gp+n_critic=2 |" in table and "fd_evaluator against" in table
 
-    # Run again: the finished variants are not trained further, the report is the same.
-    steps = [r["steps"] for r in report["results"]]
-    assert run_cli(shared_data, out, "hinge,wgan-gp+n_critic=2") == 0
+    # Run again with one variant more: the finished ones are kept as they were, only the new one trains.
+    assert run_cli(shared_data, out, "hinge,wgan-gp+n_critic=2,lsgan") == 0
     again = json.loads((out / "study.json").read_text())
-    assert [r["steps"] for r in again["results"]] == steps
-    assert all(r["resumed"] for r in again["results"])
+    assert again["results"][:2] == report["results"]
+    assert again["results"][2]["variant"] == "lsgan" and again["results"][2]["steps"] > 0
+    assert "kept" in capsys.readouterr().out
+
+
+def test_a_folder_holding_another_study_is_refused(shared_data, tmp_path, capsys):
+    out = tmp_path / "study"
+    assert run_cli(shared_data, out, "hinge") == 0
+    code = main(["study", "--variants", "hinge", "--out", str(out), "--budget", "2s", "--no-progress"])
+    assert code == 2 and "holds a study with other settings" in capsys.readouterr().err
 
 
 def test_cli_reports_a_bad_variant_without_a_traceback(shared_data, tmp_path, capsys):

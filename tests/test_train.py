@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from cgan.errors import CganError, CheckpointError
-from cgan.train import fit
+from cgan.train import TrainConfig, fit
 
 
 def checkpoint_tensors(run):
@@ -27,7 +27,7 @@ def test_run_folder_has_everything(tiny_config, tmp_path):
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]
     assert (run / "generator.safetensors").is_file()
     config = json.loads((run / "config.json").read_text())
-    assert config["batch_size"] == 32 and config["lr"] == 2e-4 and config["arch"] == "dcgan"
+    assert config["batch_size"] == 32 and config["lr"] == TrainConfig().lr and config["arch"] == "dcgan"
     model = json.loads((run / "model.json").read_text())
     assert model["classes"] == [str(i) for i in range(10)] and model["arch"]["latent_dim"] == 16
     with open(run / "metrics.csv") as f:

@@ -131,3 +131,11 @@ def load_optimizer(prefix: str, optimizer, tensors: dict, param_groups: list, so
         optimizer.load_state_dict({"state": state, "param_groups": param_groups})
     except (ValueError, KeyError, RuntimeError) as exc:
         raise CheckpointError(f"{source}: optimiser state does not fit this model ({exc})") from None
+    # Saved moments come back contiguous; give them their parameter's memory layout (e.g. channels_last), as
+    # fused optimiser kernels walk a parameter and its moments in memory order.
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            param_state = optimizer.state.get(param, {})
+            for key, value in param_state.items():
+                if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                    param_state[key] = torch.empty_like(param).copy_(value)

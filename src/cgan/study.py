@@ -4,7 +4,8 @@ A variant is a `+`-joined list of named recipes and `option=value` settings on t
 defaults, e.g. `hinge`, `wgan-gp`, `hinge+ema+augment` or `hinge+lr=6e-4+batch_size=128`. Every variant
 trains from the same seed on the same data for the same training time (evaluation excluded), is measured
 by the evaluator at evenly spaced moments, and ends up as one row of a Markdown and JSON report.
-A study that is stopped picks up where it stopped: finished variants are kept, an unfinished one resumes.
+A study that is stopped picks up where it stopped: finished variants are kept, an unfinished one resumes,
+and variants added to the list are trained alone.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import atomic_write, write_json
+from .checkpoint import atomic_write, read_json, write_json
 from .errors import CganError
 from .train import CHECKPOINT_FILE, QUALITY_COLUMNS, TrainConfig, fit, read_metrics
 
@@ -168,6 +169,14 @@ def summarise_run(run_dir: Path, batch_size: int) -> dict:
     }
 
 
+# The defaults a report names: the variants are changes to them, and they change between versions.
+SHOWN_DEFAULTS = ("arch", "loss", "lr", "batch_size", "ema", "cond_g", "cond_d", "spectral_norm", "precision")
+
+
+def defaults() -> dict:
+    return asdict(TrainConfig())
+
+
 def machine() -> dict:
     return {
         "cpu_count": os.cpu_count(),
@@ -188,12 +197,38 @@ def run_study(study: StudyConfig, progress: bool = True, log=print) -> dict:
         study.variant_config(variant)  # every variant is valid before the first one trains
     out = Path(study.out)
     out.mkdir(parents=True, exist_ok=True)
-    report = {"study": asdict(study), "machine": machine(), "results": []}
+    if study.threads:
+        torch.set_num_threads(study.threads)  # before machine() records it
+    finished = finished_results(out, study)
+    report = {"study": asdict(study), "defaults": defaults(), "machine": machine(), "results": []}
     for number, variant in enumerate(study.variants, 1):
-        log(f"[{number}/{len(study.variants)}] {variant}")
-        report["results"].append(run_variant(study, variant, progress))
+        if variant in finished:
+            log(f"[{number}/{len(study.variants)}] {variant}: finished earlier, kept")
+            report["results"].append(finished[variant])
+        else:
+            log(f"[{number}/{len(study.variants)}] {variant}")
+            report["results"].append(run_variant(study, variant, progress))
         write_report(out, report)
     return report
+
+
+def finished_results(out: Path, study: StudyConfig) -> dict[str, dict]:
+    """Results of an earlier run of the same study in `out` (same dataset, budget, seed, base options and
+    measurements), by variant: adding variants to a study trains only the new ones."""
+    path = out / STUDY_FILE
+    if not path.exists():
+        return {}
+    earlier = read_json(path, "study report")
+    same = ("dataset", "budget_s", "seed", "evaluations", "eval_per_class", "base")
+    if any(earlier.get("study", {}).get(key) != getattr(study, key) for key in same):
+        raise CganError(
+            f"{out} holds a study with other settings ({', '.join(same)} must match); choose another --out"
+        )
+    if earlier.get("defaults") != defaults():
+        raise CganError(
+            f"{out} holds a study made with other training defaults (another cgan); choose another --out"
+        )
+    return {result["variant"]: result for result in earlier.get("results", [])}
 
 
 def ranked(results: list[dict]) -> list[dict]:
@@ -211,11 +246,11 @@ def markdown(report: dict) -> str:
         f"Seed {study['seed']}; quality by `cgan.evaluate` ({study['eval_per_class']} images per class) at "
         f"{study['evaluations']} evenly spaced moments; evaluation time is not training time. "
         f"Machine: {report['machine']['cpu_count']} CPUs, torch {report['machine']['torch']}, "
-        f"{report['machine']['torch_threads']} threads.",
+        f"threads: {report['machine']['torch_threads']}.",
         "",
-        "Best first (lowest final fd_evaluator). Base options for every variant: "
-        + (", ".join(f"{k}={v}" for k, v in study["base"].items()) or "the defaults")
-        + ".",
+        "Best first (lowest final fd_evaluator). Each variant changes the defaults of the cgan that ran the "
+        "study: " + ", ".join(f"{k}={report['defaults'][k]}" for k in SHOWN_DEFAULTS) + "; and for every "
+        "variant: " + (", ".join(f"{k}={v}" for k, v in study["base"].items()) or "nothing else") + ".",
         "",
         "| variant | class accuracy | fd_evaluator | precision | recall | images/s | steps | training s | wall s |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -231,7 +266,7 @@ def markdown(report: dict) -> str:
     lines += curve_table(results, "fd_evaluator", "{:.2f}")
     lines += [
         "",
-        "Options of each variant, on top of the project's defaults:",
+        "Options of each variant, on top of those defaults:",
         "",
         *(f"- `{r['variant']}`: {json.dumps(r['options'])}" for r in results),
         "",

@@ -93,7 +93,9 @@ class TrainConfig:
     cond_g: str = "concat"  # concat (label maps) or cbn (conditional batch norm)
     cond_d: str = "projection"  # projection, concat or acgan
     spectral_norm: bool = True
-    loss: str = "vanilla"  # vanilla (non-saturating), hinge, lsgan or wgan-gp
+    # The defaults below won `cgan study` on MNIST and Fashion-MNIST (docs/studies/): least squares, lr 6e-4,
+    # batch 128 and a 0.999 EMA reach a lower fd_evaluator in 3 minutes than every other variant tried.
+    loss: str = "lsgan"  # vanilla (non-saturating), hinge, lsgan or wgan-gp
     n_critic: int = 1  # discriminator steps per generator step
     gp_weight: float = DEFAULT_GP_WEIGHT  # weight of WGAN-GP's gradient penalty
     r1: float | None = None  # gamma of the R1 penalty on real images; None: no penalty
@@ -101,19 +103,19 @@ class TrainConfig:
     epochs: int = 3
     max_steps: int | None = None  # stop after this many steps in all, even mid-epoch
     max_seconds: float | None = None  # stop after this much training time in all (evaluation not counted)
-    batch_size: int = 64
-    lr: float = 2e-4
+    batch_size: int = 128
+    lr: float = 6e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    ema: float | None = None  # decay of the generator's weight average, e.g. 0.999; None: no average
+    ema: float | None = 0.999  # decay of the generator's weight average; None: no average
     clip_grad: float | None = None  # max L2 norm of each network's gradient; None: no clipping
     seed: int = 0
     threads: int | None = None  # None: PyTorch's default (the number of physical cores)
     device: str = "auto"
-    precision: str = (
-        "fp32"  # fp32, bf16 (autocast; losses and penalties stay fp32) or auto (bf16 where native)
-    )
-    channels_last: bool = False  # NHWC memory layout for the convolutions
+    # fp32, bf16 (autocast; losses and penalties stay fp32) or auto: bf16 where the hardware computes it
+    # natively (bench/throughput.py: 1.15x the training images/s of fp32 on a 2-core AVX-512 BF16 CPU).
+    precision: str = "auto"
+    channels_last: bool = False  # NHWC memory layout; measured 0.98x of the default layout, so off
     max_images: int | None = None  # train on the first N training images only (quick tries, tests)
     log_every: int = 10  # steps between rows of metrics.csv
     checkpoint_every: int | None = None  # steps between checkpoints; one is always written each epoch
@@ -247,8 +249,10 @@ class Trainer:
         self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False) if config.ema else None
         self.discriminator = build_discriminator(self.arch).to(device, memory_format=self.memory_format)
         betas = (config.beta1, config.beta2)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas)
+        # The fused kernel: 1.04x the training images/s of the default (foreach) one, same maths.
+        fused = device.type in ("cpu", "cuda")
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas, fused=fused)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas, fused=fused)
         self.loss = get_loss(config.loss)
         self.augment_policy = parse_policy(config.augment) if config.augment else ()
         # One random stream for noise, augmentation and penalty mixing: saved in checkpoints for resume.
