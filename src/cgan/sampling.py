@@ -21,6 +21,9 @@ from .models import ArchConfig, build_generator
 BUNDLED_DIR = Path(__file__).parent / "pretrained"
 GENERATOR_FILE = "generator.safetensors"
 MODEL_FILE = "model.json"
+# Images per forward pass when generating many: 1,024 images in chunks of 128 ran at 18,400 images/s on 2
+# cores against 10,100 in one chunk of 1,024 (the activations of a small chunk stay in cache).
+GENERATE_BATCH = 128
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -67,7 +70,7 @@ class TrainedGenerator:
 
     @torch.inference_mode()
     def generate(
-        self, labels: Sequence[int | str], seed: int | None = None, batch_size: int = 1024
+        self, labels: Sequence[int | str], seed: int | None = None, batch_size: int = GENERATE_BATCH
     ) -> np.ndarray:
         """uint8 images, one per label. The noise is drawn on the CPU from `seed`, so the same seed and
         labels give the same images on any device and at any batch size."""
@@ -78,7 +81,7 @@ class TrainedGenerator:
         return self.render(noise(seed, len(indices), self.arch.latent_dim), indices, batch_size)
 
     @torch.inference_mode()
-    def render(self, z: torch.Tensor, labels: torch.Tensor, batch_size: int = 1024) -> np.ndarray:
+    def render(self, z: torch.Tensor, labels: torch.Tensor, batch_size: int = GENERATE_BATCH) -> np.ndarray:
         """uint8 images for given noise (N, latent_dim) and labels: class indices (N,) int64, or class
         weights (N, classes) float, which blend the classes (used by class-to-class interpolation)."""
         if labels.is_floating_point() and not isinstance(self.net, torch.nn.Module):
