@@ -53,21 +53,23 @@ def export_onnx(
     with warnings.catch_warnings(), torch.inference_mode(False):
         warnings.simplefilter("ignore")  # the exporter's notes on its own internals
         exporter_log.setLevel(logging.ERROR)
-        program = torch.onnx.export(
-            net,
-            example,
-            input_names=["z", "labels"],
-            output_names=["images"],
-            dynamic_shapes=({0: batch}, {0: batch}),
-            dynamo=True,
-            verbose=False,
-        )
-        exporter_log.setLevel(level)
+        try:
+            program = torch.onnx.export(
+                net,
+                example,
+                input_names=["z", "labels"],
+                output_names=["images"],
+                dynamic_shapes=({0: batch}, {0: batch}),
+                dynamo=True,
+                verbose=False,
+            )
+        finally:
+            exporter_log.setLevel(level)
     model = program.model_proto
     onnx.helper.set_model_props(model, {METADATA_KEY: json.dumps(generator.meta)})
     serialized = model.SerializeToString()
 
-    session = onnxruntime.InferenceSession(serialized, providers=["CPUExecutionProvider"])
+    exported = OnnxNetwork(onnxruntime.InferenceSession(serialized, providers=["CPUExecutionProvider"]))
     noise = torch.Generator().manual_seed(0)
     worst = 0.0
     for size in check_batch_sizes:
@@ -75,8 +77,7 @@ def export_onnx(
         labels = torch.randint(0, generator.arch.num_classes, (size,), generator=noise)
         with torch.inference_mode():
             expected = net(z, labels).numpy()
-        (got,) = session.run(None, {"z": z.numpy(), "labels": labels.numpy()})
-        worst = max(worst, float(np.abs(got - expected).max()))
+        worst = max(worst, float(np.abs(exported(z, labels).numpy() - expected).max()))
     if not worst <= TOLERANCE:
         raise CganError(
             f"the ONNX graph differs from PyTorch by {worst:.2e} (> {TOLERANCE:g}); nothing written"

@@ -367,12 +367,7 @@ class Trainer:
         }
         save_tensors(self.run_dir / CHECKPOINT_FILE, tensors, CHECKPOINT_FORMAT, meta)
         # The generator alone, so that generation works from the latest checkpoint of an unfinished run.
-        save_tensors(
-            self.run_dir / GENERATOR_FILE,
-            module_tensors("generator", self.sampler),
-            GENERATOR_FORMAT,
-            {"step": self.step},
-        )
+        self.write_generator(self.run_dir / GENERATOR_FILE, {"step": self.step})
         write_json(self.run_dir / MODEL_FILE, self.model_description())
 
     def load(self) -> None:
@@ -404,13 +399,12 @@ class Trainer:
         if not quality["fd_evaluator"] < self.best_fd:
             return False
         self.best_fd = quality["fd_evaluator"]
-        save_tensors(
-            self.run_dir / BEST_FILE,
-            module_tensors("generator", self.sampler),
-            GENERATOR_FORMAT,
-            {"step": self.step, **quality},
-        )
+        self.write_generator(self.run_dir / BEST_FILE, {"step": self.step, **quality})
         return True
+
+    def write_generator(self, path: Path, meta: dict) -> None:
+        """The sampling generator's weights alone, in the format load_generator reads."""
+        save_tensors(path, module_tensors("generator", self.sampler), GENERATOR_FORMAT, meta)
 
     def model_description(self) -> dict:
         return {
