@@ -24,7 +24,8 @@ from pathlib import Path
 
 import httpx
 
-from cgan.sampling import load_generator, make_grid, png_bytes
+from cgan.generation import load_generator
+from cgan.images import make_grid, png_bytes
 from cgan.serve import WORKERS
 
 CASES = {

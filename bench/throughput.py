@@ -26,9 +26,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from cgan import data
 from cgan.export import export_onnx
+from cgan.generation import TrainedGenerator, load_generator
 from cgan.models import build_generator
-from cgan.sampling import TrainedGenerator, load_generator
-from cgan.train import TrainConfig, Trainer
+from cgan.training import TrainConfig
+from cgan.training.step import GANStep
 
 BATCH_SIZE = TrainConfig().batch_size
 
@@ -69,11 +70,12 @@ SPEED_OPTIONS = {
 }
 
 
-def make_trainer(options: dict, run_dir: Path) -> Trainer:
+def make_trainer(options: dict, run_dir: Path) -> GANStep:
     options = dict(options)
     fused = options.pop("fused", True)
     config = TrainConfig(out=str(run_dir), **options)
-    trainer = Trainer(config, run_dir, data.get_spec(config.dataset), torch.device("cpu"))
+    spec = data.get_spec(config.dataset)
+    trainer = GANStep(config, config.arch_config(spec.num_classes, spec.image_shape), torch.device("cpu"))
     if not fused:  # the optimisers PyTorch picks by default (foreach), for comparison
         betas = (config.beta1, config.beta2)
         trainer.opt_g = torch.optim.Adam(trainer.generator.parameters(), lr=config.lr, betas=betas)
@@ -92,15 +94,14 @@ def training_speed(images, labels, steps: int, repeats: int, tmp: Path) -> dict[
         index = torch.randint(0, len(images), (BATCH_SIZE,), generator=generator)
         batches.append((images[index].unsqueeze(1).float() / 127.5 - 1, labels[index]))
 
-    def run(trainer: Trainer) -> None:
+    def run(trainer: GANStep) -> None:
         for real, y in batches:
-            trainer.train_step(real.contiguous(memory_format=trainer.memory_format), y, measure=False)
-            trainer.step += 1
+            trainer(real.contiguous(memory_format=trainer.memory_format), y, measure=False)
 
     flops = {}
     for name, trainer in trainers.items():
         with FlopCounterMode(display=False) as counter:
-            trainer.train_step(*batches[0], measure=False)
+            trainer(*batches[0], measure=False)
         flops[name] = counter.get_total_flops()
         run(trainer)  # warm-up
     seconds = {name: [] for name in trainers}

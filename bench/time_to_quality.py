@@ -27,9 +27,9 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-from cgan.cli import duration  # noqa: E402
 from cgan.study import summarise_run, variant_options  # noqa: E402
-from cgan.train import TrainConfig, fit  # noqa: E402
+from cgan.training import TrainConfig, fit  # noqa: E402
+from cgan.units import duration  # noqa: E402
 
 IMPORTS_S = time.perf_counter() - START
 

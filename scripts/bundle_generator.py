@@ -23,7 +23,9 @@ import torch
 
 from cgan.cli import main as cgan_main
 from cgan.data import get_spec
-from cgan.train import TrainConfig, read_metrics
+from cgan.run_folder import RunFolder
+from cgan.training import TrainConfig
+from cgan.training.config import flag
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "cgan" / "pretrained"
 # Options that only say where things are or how the machine is used; left out of the published command.
@@ -36,11 +38,11 @@ def training_command(config: dict) -> str:
     for name, value in config.items():
         if name in NOT_IN_COMMAND | {"dataset"} or value == defaults.get(name):
             continue
-        flag = "--" + name.replace("_", "-")
+        spelled = flag(name)
         if isinstance(value, bool):
-            parts.append(flag if value else "--no-" + flag[2:])
+            parts.append(spelled if value else "--no-" + spelled[2:])
         else:
-            parts.append(f"{flag} {value}")
+            parts.append(f"{spelled} {value}")
     return " ".join(parts)
 
 
@@ -67,8 +69,8 @@ def main() -> None:
 
     run = Path(args.run)
     name = get_spec(args.dataset).name
-    config = json.loads((run / "config.json").read_text())
-    metrics = read_metrics(run)
+    folder = RunFolder(args.run)
+    config, metrics = folder.read_config(), folder.metrics.read()
     target = PACKAGE / name
     target.mkdir(parents=True, exist_ok=True)
     for file in ("generator.safetensors", "model.json"):

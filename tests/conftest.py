@@ -19,7 +19,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def tiny_config(shared_data):
     """Makes a TrainConfig for a tiny, fast run on 320 real MNIST images (10 steps per epoch)."""
-    from cgan.train import TrainConfig
+    from cgan.training import TrainConfig
 
     def make(out, **overrides) -> TrainConfig:
         values = dict(
@@ -44,7 +44,7 @@ def tiny_config(shared_data):
 @pytest.fixture(scope="session")
 def tiny_run(tiny_config, tmp_path_factory) -> Path:
     """A run folder trained for 20 steps: enough to generate from, in seconds."""
-    from cgan.train import fit
+    from cgan.training import fit
 
     run = tmp_path_factory.mktemp("runs") / "tiny"
     fit(tiny_config(run), progress=False)

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from cgan.augment import (
+from cgan.errors import CganError
+from cgan.training.augment import (
     DEFAULT_POLICY,
     augment,
     brightness,
@@ -10,7 +11,6 @@ from cgan.augment import (
     parse_policy,
     translation,
 )
-from cgan.errors import CganError
 
 CENTRE = 14  # on 28x28 with ratio 0.125 the shift is at most 4 pixels: a centre pixel never leaves
 

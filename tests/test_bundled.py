@@ -7,8 +7,9 @@ from PIL import Image
 
 import cgan
 from cgan.cli import main
-from cgan.evaluate import default_evaluator, to_input
-from cgan.sampling import BUNDLED_DIR
+from cgan.evaluation import default_evaluator
+from cgan.images import to_float as to_input
+from cgan.run_folder import BUNDLED_DIR
 
 
 @pytest.mark.parametrize(

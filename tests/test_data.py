@@ -30,7 +30,7 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
     monkeypatch.delenv(data.ENV_DATA_DIR, raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    monkeypatch.setattr(data, "SYSTEM_DIRS", (tmp_path / "usr-share-datasets",))
+    monkeypatch.setattr(data.files, "SYSTEM_DIRS", (tmp_path / "usr-share-datasets",))
     monkeypatch.chdir(tmp_path)
 
 

@@ -7,11 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from cgan import evaluate
+from cgan import evaluation as evaluate
 from cgan.cli import main
-from cgan.data import get_spec
+from cgan.data import get_spec, resolve_dataset
+from cgan.data.dataset import SHIPPED_EVALUATORS
 from cgan.errors import CganError, CheckpointError
-from cgan.sampling import save_npz, save_png
+from cgan.evaluation import api, cas, inception, samples
+from cgan.evaluation import metrics as stats
+from cgan.images import save_npz, save_png, to_float
 
 PER_CLASS = 100
 
@@ -34,8 +37,8 @@ def mnist_dir(shared_data):
 def real(mnist_dir):
     """The floor (real train vs real test) with CAS, and the train images it used."""
     metrics = evaluate.evaluate_real("mnist", per_class=PER_CLASS, data_dir=mnist_dir)
-    train_images, train_labels = evaluate._split("mnist", "train", mnist_dir)
-    chosen = evaluate.choose_per_class(train_labels, [PER_CLASS] * 10, seed=0, stream=1)
+    train_images, train_labels = resolve_dataset("mnist", mnist_dir).split("train")
+    chosen = stats.choose_per_class(train_labels, [PER_CLASS] * 10, seed=0, stream=1)
     return metrics, train_images[chosen], train_labels[chosen]
 
 
@@ -48,16 +51,16 @@ def balanced_labels(per_class=PER_CLASS):
 
 @pytest.mark.parametrize("dataset, floor", [("mnist", 0.993), ("fashion-mnist", 0.92)])
 def test_shipped_evaluator_has_the_accuracy_it_records(shared_data, dataset, floor):
-    path = evaluate.EVALUATOR_DIR / f"{dataset}.safetensors"
+    path = SHIPPED_EVALUATORS / f"{dataset}.safetensors"
     assert path.stat().st_size < 2_000_000
     net = evaluate.default_evaluator(dataset)
     recorded = net.meta["test_accuracy"]
     assert recorded >= floor
-    assert f"{recorded:.2%}" in (evaluate.EVALUATOR_DIR / "README.md").read_text()
+    assert f"{recorded:.2%}" in (SHIPPED_EVALUATORS / "README.md").read_text()
     data_dir = str(shared_data / dataset)
     with torch.inference_mode():  # the cached test-split features, shared with the other tests
-        predictions = net.head(evaluate._test_features(net, data_dir)).argmax(1).numpy()
-    labels = evaluate._split(dataset, "test", data_dir)[1]
+        predictions = net.head(api._test_features(net, resolve_dataset(dataset, data_dir))).argmax(1).numpy()
+    labels = resolve_dataset(dataset, data_dir).split("test")[1]
     assert (predictions == labels).mean() == pytest.approx(recorded, abs=1e-3)
 
 
@@ -66,7 +69,7 @@ def test_train_evaluator_writes_a_loadable_file(tmp_path, mnist_dir):
     assert {"test_accuracy", "epochs", "seed", "command", "wall_s"} <= set(meta)
     net = evaluate.load_evaluator("mnist", tmp_path / "mnist.safetensors")
     assert net.meta == meta
-    assert net.features(evaluate.to_input(np.zeros((2, 28, 28), np.uint8))).shape == (2, 128)
+    assert net.features(to_float(np.zeros((2, 28, 28), np.uint8))).shape == (2, 128)
 
 
 def test_load_evaluator_rejects_missing_and_foreign_files(tmp_path):
@@ -76,7 +79,7 @@ def test_load_evaluator_rejects_missing_and_foreign_files(tmp_path):
     with pytest.raises(CheckpointError, match="not a readable safetensors"):
         evaluate.load_evaluator("mnist", tmp_path / "junk.safetensors")
     with pytest.raises(CheckpointError, match="for 'fashion-mnist', not for 'mnist'"):
-        evaluate.load_evaluator("mnist", evaluate.EVALUATOR_DIR / "fashion-mnist.safetensors")
+        evaluate.load_evaluator("mnist", SHIPPED_EVALUATORS / "fashion-mnist.safetensors")
 
 
 # --- Frechet distance and precision/recall on numbers ----------------------------------------
@@ -85,8 +88,8 @@ def test_load_evaluator_rejects_missing_and_foreign_files(tmp_path):
 def test_frechet_distance_of_identical_gaussians_is_zero():
     rng = np.random.default_rng(0)
     features = rng.normal(size=(500, 16)) @ rng.normal(size=(16, 16))
-    mu, sigma = evaluate.gaussian_stats(features)
-    assert evaluate.frechet_distance(mu, sigma, mu, sigma) == pytest.approx(0, abs=1e-8)
+    mu, sigma = stats.gaussian_stats(features)
+    assert stats.frechet_distance(mu, sigma, mu, sigma) == pytest.approx(0, abs=1e-8)
 
 
 def test_frechet_distance_matches_closed_forms():
@@ -94,31 +97,31 @@ def test_frechet_distance_matches_closed_forms():
     mu1, mu2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
     sd1, sd2 = np.array([1.0, 2.0, 3.0]), np.array([2.0, 2.0, 1.0])
     expected = 5 + 1 + 0 + 4
-    assert evaluate.frechet_distance(mu1, np.diag(sd1**2), mu2, np.diag(sd2**2)) == pytest.approx(expected)
+    assert stats.frechet_distance(mu1, np.diag(sd1**2), mu2, np.diag(sd2**2)) == pytest.approx(expected)
     # General SPD matrices: tr (S1 S2)^(1/2) is the sum of the square roots of S1 S2's eigenvalues.
     rng = np.random.default_rng(1)
     a, b = rng.normal(size=(2, 8, 8))
     s1, s2 = a @ a.T + np.eye(8), b @ b.T + np.eye(8)
     trace_root = np.sqrt(np.linalg.eigvals(s1 @ s2).real).sum()
     expected = np.trace(s1) + np.trace(s2) - 2 * trace_root
-    assert evaluate.frechet_distance(np.zeros(8), s1, np.zeros(8), s2) == pytest.approx(expected, rel=1e-9)
+    assert stats.frechet_distance(np.zeros(8), s1, np.zeros(8), s2) == pytest.approx(expected, rel=1e-9)
 
 
 def test_precision_recall_of_same_and_far_apart_sets():
     points = torch.randn(300, 8, generator=torch.Generator().manual_seed(0))
-    assert evaluate.precision_recall(points, points) == (1.0, 1.0)
-    assert evaluate.precision_recall(points, points + 100) == (0.0, 0.0)
+    assert stats.precision_recall(points, points) == (1.0, 1.0)
+    assert stats.precision_recall(points, points + 100) == (0.0, 0.0)
     # Real data in two far-apart clusters, generated data in one of them: precise, but recalls half.
     two_clusters = torch.cat([points, points + 100])
-    assert evaluate.precision_recall(two_clusters, points) == (1.0, 0.5)
+    assert stats.precision_recall(two_clusters, points) == (1.0, 0.5)
 
 
 def test_precision_recall_chunks_give_the_same_answer(monkeypatch):
     generator = torch.Generator().manual_seed(0)
     real, fake = torch.randn(500, 8, generator=generator), torch.randn(400, 8, generator=generator) + 0.5
-    whole = evaluate.precision_recall(real, fake)
-    monkeypatch.setattr(evaluate, "PR_CHUNK", 64)
-    assert evaluate.precision_recall(real, fake) == whole
+    whole = stats.precision_recall(real, fake)
+    monkeypatch.setattr(stats, "PR_CHUNK", 64)
+    assert stats.precision_recall(real, fake) == whole
 
 
 # --- metrics on images whose answer is known -----------------------------------------------------
@@ -172,7 +175,7 @@ def test_a_collapsed_generator_is_accurate_but_recalls_nothing(real, mnist_dir):
 def test_same_seed_same_numbers_other_seed_other_choice(mnist_dir):
     first = evaluate.evaluate_real("mnist", per_class=50, seed=3, data_dir=mnist_dir)
     assert evaluate.evaluate_real("mnist", per_class=50, seed=3, data_dir=mnist_dir) == first
-    evaluate._cas_real.cache_clear()  # the CAS itself, not only its cache, must repeat
+    cas.cas_real.cache_clear()  # the CAS itself, not only its cache, must repeat
     assert evaluate.evaluate_real("mnist", per_class=50, seed=3, data_dir=mnist_dir) == first
     assert evaluate.evaluate_real("mnist", per_class=50, seed=4, data_dir=mnist_dir) != first
 
@@ -196,7 +199,7 @@ def run_dir(tiny_run):
 
 
 def test_evaluate_generator(run_dir, mnist_dir):
-    from cgan.sampling import load_generator
+    from cgan.generation import load_generator
 
     generator = load_generator(run_dir)
     metrics = evaluate.evaluate_generator(generator, per_class=20, cas=False, data_dir=mnist_dir)
@@ -206,7 +209,7 @@ def test_evaluate_generator(run_dir, mnist_dir):
 
 
 def test_quality_metrics_leave_the_training_state_alone(run_dir, mnist_dir):
-    from cgan.sampling import load_generator
+    from cgan.generation import load_generator
 
     net = load_generator(run_dir).net.train()
     torch.manual_seed(123)
@@ -246,7 +249,7 @@ LABELS = np.arange(20, dtype=np.int64) % 10
 )
 def test_bad_images_and_labels_are_named(images, labels, message):
     with pytest.raises(CganError, match=message):
-        evaluate.check_samples(images, labels, get_spec("mnist"))
+        samples.check_samples(images, labels, get_spec("mnist"))
 
 
 def test_bad_seed_and_per_class():
@@ -310,7 +313,7 @@ def test_inception_fid_says_how_to_get_it(monkeypatch, tmp_path, capsys):
 
     monkeypatch.setattr(builtins, "__import__", no_fidelity)
     with pytest.raises(CganError, match="pip install torch-fidelity.*nothing else in cgan needs it"):
-        evaluate.inception_fid(GOOD, GOOD)
+        inception.inception_fid(GOOD, GOOD)
     save_npz(tmp_path / "samples.npz", GOOD, LABELS)
     assert main(["evaluate", str(tmp_path / "samples.npz"), "--dataset", "mnist", "--inception"]) == 2
     assert "pip install torch-fidelity" in capsys.readouterr().err

@@ -11,7 +11,7 @@ import torch
 from cgan.cli import main
 from cgan.errors import CganError
 from cgan.export import METADATA_KEY, export_onnx
-from cgan.sampling import load_generator
+from cgan.generation import load_generator
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from cgan.errors import CganError
-from cgan.losses import (
+from cgan.training.losses import (
     LOSSES,
     get_loss,
     gradient_penalty,

@@ -218,7 +218,7 @@ def test_concat_generator_keeps_the_key_layout_of_the_bundled_weights():
 
 
 def test_bundled_mnist_generator_still_loads_and_generates():
-    from cgan.sampling import load_generator
+    from cgan.generation import load_generator
 
     generator = load_generator("mnist")
     assert generator.arch.cond_g == "concat"

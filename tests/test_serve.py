@@ -17,9 +17,11 @@ from fastapi import HTTPException
 from live_server import running
 from PIL import Image
 
-from cgan.cli_serve import add_parser
+from cgan.cli.serve import add_parser
 from cgan.errors import CganError
-from cgan.sampling import BUNDLED_DIR, load_generator, make_grid, png_bytes
+from cgan.generation import load_generator
+from cgan.images import make_grid, png_bytes
+from cgan.run_folder import BUNDLED_DIR
 from cgan.serve import MAX_BODY_BYTES, MAX_SEED, GenerationPool, create_app
 
 

@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from cgan.errors import CganError, CheckpointError
-from cgan.train import TrainConfig, fit
+from cgan.training import TrainConfig, fit
 
 
 def checkpoint_tensors(run):
@@ -179,11 +179,10 @@ def test_cli_resume_refuses_to_change_the_run(tiny_config, tmp_path, capsys):
 
 
 def test_ema_update_maths(tiny_config, tmp_path):
-    from cgan.data import get_spec
-    from cgan.train import Trainer
+    from cgan.training.step import GANStep
 
     config = tiny_config(tmp_path / "run", ema=0.9)
-    trainer = Trainer(config, tmp_path / "run", get_spec("mnist"), torch.device("cpu"))
+    trainer = GANStep(config, config.arch_config(10, (1, 28, 28)), torch.device("cpu"))
     trainer.step = 1000  # past the warm-up, where the decay is (1 + step) / (10 + step)
     before = [p.detach().clone() for p in trainer.ema.parameters()]
     with torch.no_grad():
@@ -197,15 +196,10 @@ def test_ema_update_maths(tiny_config, tmp_path):
 
 
 def test_ema_decay_warms_up(tiny_config, tmp_path):
-    from cgan.data import get_spec
-    from cgan.train import Trainer
+    from cgan.training.step import GANStep
 
-    trainer = Trainer(
-        tiny_config(tmp_path / "run", ema=0.999),
-        tmp_path / "run",
-        get_spec("mnist"),
-        torch.device("cpu"),
-    )
+    config = tiny_config(tmp_path / "run", ema=0.999)
+    trainer = GANStep(config, config.arch_config(10, (1, 28, 28)), torch.device("cpu"))
     before = [p.detach().clone() for p in trainer.ema.parameters()]
     with torch.no_grad():
         for p in trainer.generator.parameters():

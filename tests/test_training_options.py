@@ -12,8 +12,11 @@ from safetensors.torch import load_file
 from cgan.checkpoint import load_tensors
 from cgan.cli import main
 from cgan.errors import CganError
-from cgan.sampling import load_generator
-from cgan.train import TrainConfig, Trainer, fit
+from cgan.generation import load_generator
+from cgan.run_folder import RunFolder
+from cgan.training import TrainConfig, fit
+from cgan.training.loop import Training
+from cgan.training.step import GANStep
 
 
 def metric_rows(run):
@@ -69,15 +72,19 @@ def test_all_stabilisers_together_resume_to_the_same_weights(tiny_config, tmp_pa
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"loss": "wgan"}, "unknown loss 'wgan'"),
+        ({"loss": "wgan"}, "--loss must be one of vanilla, hinge, lsgan, wgan-gp, got 'wgan'"),
         ({"gp_weight": 5.0}, "--gp-weight applies to --loss wgan-gp only"),
         ({"loss": "wgan-gp", "gp_weight": 0.0}, "--gp-weight must be positive"),
         ({"n_critic": 0}, "--n-critic"),
         ({"r1": -1.0}, "--r1 must be positive"),
         ({"augment": "rotate"}, "--augment takes"),
         ({"arch": "mlp", "cond_g": "cbn"}, "dcgan only"),
-        ({"cond_d": "softmax"}, "unknown discriminator conditioning"),
-        ({"max_seconds": 0.0}, "--max-seconds"),
+        ({"cond_d": "softmax"}, "--cond-d must be one of"),
+        ({"max_seconds": 0.0}, "--max-time must be positive"),
+        ({"eval_every_s": -1.0}, "--eval-every-time must be positive"),
+        ({"lr": float("inf")}, "--lr must be a finite number"),
+        ({"batch_size": "big"}, "--batch-size must be int"),
+        ({"seed": 2**64}, "--seed must lie in"),
     ],
 )
 def test_invalid_options_are_refused_before_training(tiny_config, tmp_path, overrides, message):
@@ -105,13 +112,11 @@ def test_cli_takes_every_option(tiny_config, tmp_path, capsys):
 
 def test_keep_if_best_keeps_the_lowest_fd(tiny_config, tmp_path):
     config = tiny_config(tmp_path / "run")
-    from cgan import data
-
     (tmp_path / "run").mkdir()
-    trainer = Trainer(config, tmp_path / "run", data.get_spec("mnist"), torch.device("cpu"))
+    trainer = Training(config, RunFolder(tmp_path / "run"), resume=False, progress=False, started=0.0)
     best = tmp_path / "run" / "best.safetensors"
     assert trainer.keep_if_best({"fd_evaluator": 5.0, "class_accuracy": 0.5})
-    trainer.step = 7
+    trainer.gan.step = 7
     assert not trainer.keep_if_best({"fd_evaluator": 6.0, "class_accuracy": 0.9})
     assert load_tensors(best, "cgan-generator")[1]["fd_evaluator"] == 5.0
     assert trainer.keep_if_best({"fd_evaluator": 2.0, "class_accuracy": 0.4})
@@ -181,10 +186,10 @@ def test_bf16_autocast_changes_the_arithmetic_not_the_result_much(tiny_config, t
     losses = {}
     for precision in ("fp32", "bf16"):
         config = tiny_config(tmp_path / precision, precision=precision)
-        trainer = Trainer(config, tmp_path / precision, data.get_spec("mnist"), torch.device("cpu"))
+        step = GANStep(config, config.arch_config(10, (1, 28, 28)), torch.device("cpu"))
         images, labels = data.load("mnist", "train", config.data_dir)
         real = images[:32].unsqueeze(1).float() / 127.5 - 1
-        losses[precision] = trainer.train_step(real, labels[:32], measure=True)
+        losses[precision] = step(real, labels[:32], measure=True)
     for key in ("d_loss", "g_loss"):
         assert losses["fp32"][key] == pytest.approx(losses["bf16"][key], rel=0.05)
     assert losses["fp32"]["d_loss"] != losses["bf16"]["d_loss"]

@@ -11,23 +11,24 @@ import torch
 from PIL import Image
 
 import cgan
-from cgan.cli_visuals import add_parsers
+from cgan.cli.visuals import add_parsers
 from cgan.errors import CganError, CheckpointError
-from cgan.models import ArchConfig, LabelEmbedding, build_generator
-from cgan.sampling import (
+from cgan.generation import (
     TrainedGenerator,
     class_interpolation,
     latent_grid,
     noise_interpolation,
     slerp,
 )
+from cgan.generation.onnx import OnnxNetwork
+from cgan.models import ArchConfig, LabelEmbedding, build_generator
 
 SMALL = dict(latent_dim=8, g_width=8, d_width=8, embed_dim=4)
 TILE = 28 + 2  # an image and make_grid's 2 px gap
 
 
 def cgan_visual(*argv) -> int:
-    """Run one visual command as `cgan` would, through the parsers that cli_visuals registers."""
+    """Run one visual command as `cgan` would, through the parsers that cli/visuals.py registers."""
     parser = argparse.ArgumentParser(prog="cgan")
     add_parsers(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args([str(a) for a in argv])
@@ -123,14 +124,11 @@ def test_noise_interpolation_and_latent_grid_stay_in_the_class(mnist):
 
 
 def test_blending_needs_a_pytorch_network(mnist):
-    class OnnxLike:  # what an ONNX Runtime generator looks like to TrainedGenerator
-        def __call__(self, z, labels):
-            return torch.zeros(len(z), 1, 28, 28)
+    class Session:  # the part of an ONNX Runtime session that OnnxNetwork uses
+        def run(self, outputs, feeds):
+            return [np.zeros((len(feeds["z"]), 1, 28, 28), np.float32)]
 
-        def eval(self):
-            return self
-
-    onnx = TrainedGenerator(OnnxLike(), mnist.arch, mnist.classes, "x.onnx", mnist.meta)
+    onnx = TrainedGenerator(OnnxNetwork(Session()), mnist.arch, mnist.classes, "x.onnx", mnist.meta)
     with pytest.raises(CganError, match="ONNX export takes whole class indices"):
         class_interpolation(onnx, [3, 7], steps=3)
     assert noise_interpolation(onnx, 3, steps=3).shape == (3, 1, 28, 28)

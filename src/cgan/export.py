@@ -1,5 +1,5 @@
 """Export a trained generator to ONNX, checked against PyTorch before the file is kept; run it with
-ONNX Runtime (measured about 2x faster than PyTorch for generation on a 2-core CPU, bench/throughput.py).
+ONNX Runtime (generation.onnx), which generates faster than PyTorch on a CPU (docs/speed.md).
 
 The graph takes `z` (batch, latent_dim) float32 and `labels` (batch,) int64 and gives `images`
 (batch, C, H, W) float32 in [-1, 1]; the batch size is dynamic. The run's model.json travels inside the
@@ -17,21 +17,11 @@ import numpy as np
 import torch
 
 from .checkpoint import atomic_write
-from .errors import CganError, CheckpointError
-from .sampling import TrainedGenerator, load_generator, read_model_description
+from .errors import CganError
+from .generation import TrainedGenerator, load_generator
+from .generation.onnx import METADATA_KEY, OnnxNetwork, onnx_modules
 
-METADATA_KEY = "cgan.model"
 TOLERANCE = 1e-5  # largest difference from PyTorch's output that an export may have
-
-
-def _onnx_modules():
-    try:
-        import onnx
-        import onnxruntime
-        import onnxscript  # noqa: F401  (the exporter needs it)
-    except ImportError:
-        raise CganError("ONNX export needs the onnx extra: pip install 'cgan[onnx]'") from None
-    return onnx, onnxruntime
 
 
 def export_onnx(
@@ -43,7 +33,7 @@ def export_onnx(
     Returns the largest absolute difference from PyTorch over random inputs at each of check_batch_sizes;
     raises CganError, writing nothing, when it exceeds TOLERANCE.
     """
-    onnx, onnxruntime = _onnx_modules()
+    onnx, onnxruntime = onnx_modules()
     generator = source if isinstance(source, TrainedGenerator) else load_generator(source)
     net, latent_dim = generator.net, generator.arch.latent_dim
     example = (torch.randn(2, latent_dim), torch.tensor([0, 1]))
@@ -84,40 +74,3 @@ def export_onnx(
         )
     atomic_write(Path(path), lambda tmp: Path(tmp).write_bytes(serialized))
     return worst
-
-
-class OnnxNetwork:
-    """An ONNX Runtime session that a TrainedGenerator calls like the PyTorch network: (z, labels) -> images."""
-
-    def __init__(self, session):
-        self.session = session
-
-    def __call__(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        (images,) = self.session.run(None, {"z": z.numpy(), "labels": labels.numpy()})
-        return torch.from_numpy(images)
-
-    def eval(self) -> OnnxNetwork:
-        return self
-
-
-def load_onnx_generator(path: str | Path) -> TrainedGenerator:
-    """A generator from a file written by export_onnx, on ONNX Runtime with as many threads as PyTorch uses."""
-    _, onnxruntime = _onnx_modules()
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path} does not exist")
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    try:
-        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types for a damaged file
-        raise CheckpointError(f"{path} is not a readable ONNX model ({type(exc).__name__})") from None
-    props = session.get_modelmeta().custom_metadata_map
-    if METADATA_KEY not in props:
-        raise CheckpointError(f"{path} was not exported by cgan (no {METADATA_KEY} metadata)")
-    try:
-        model = json.loads(props[METADATA_KEY])
-    except json.JSONDecodeError:
-        raise CheckpointError(f"{path}: its {METADATA_KEY} metadata is damaged") from None
-    arch, classes = read_model_description(model, path)
-    return TrainedGenerator(OnnxNetwork(session), arch, classes, str(path), model)

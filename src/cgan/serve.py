@@ -39,20 +39,18 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .errors import CganError
-from .sampling import (
+from .generation import (
     TrainedGenerator,
     class_interpolation,
-    gif_bytes,
     load_generator,
-    make_grid,
     noise_interpolation,
-    png_bytes,
     random_seed,
 )
+from .images import gif_bytes, make_grid, png_bytes
+from .run_folder import MODEL_CARD_FILE
 
 DEFAULT_SOURCES = ("mnist", "fashion-mnist")
 WEB_DIR = Path(__file__).parent / "web"
-MODEL_CARD_FILE = "MODEL_CARD.md"
 
 MAX_COUNT = 256
 MAX_GRID_SIZE = 16

@@ -22,7 +22,8 @@ import torch
 
 from .checkpoint import atomic_write, read_json, write_json
 from .errors import CganError
-from .train import CHECKPOINT_FILE, QUALITY_COLUMNS, TrainConfig, fit, read_metrics
+from .run_folder import QUALITY_COLUMNS, RunFolder
+from .training import TrainConfig, fit
 
 # Named recipes. Each one changes what its name says and nothing else, so recipes compose.
 RECIPES: dict[str, dict] = {
@@ -132,7 +133,7 @@ def run_variant(study: StudyConfig, variant: str, progress: bool) -> dict:
     """Train one variant (or finish it, if an earlier study stopped in it) and summarise its run."""
     config = study.variant_config(variant)
     run_dir = Path(config.out)
-    resume = (run_dir / CHECKPOINT_FILE).exists()
+    resume = RunFolder(run_dir).has_checkpoint()
     start = time.perf_counter()
     result = fit(config, resume=resume, progress=progress)
     if result.interrupted:
@@ -149,7 +150,7 @@ def run_variant(study: StudyConfig, variant: str, progress: bool) -> dict:
 
 def summarise_run(run_dir: Path, batch_size: int) -> dict:
     """Final quality, the quality curve over training time and the training speed of a finished run."""
-    metrics = read_metrics(run_dir)
+    metrics = RunFolder(run_dir).metrics.read()
     measured = [i for i, value in enumerate(metrics["fd_evaluator"]) if not math.isnan(value)]
     if not measured:
         raise CganError(f"{run_dir} has no quality measurements; was it trained with an evaluation interval?")

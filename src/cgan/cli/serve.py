@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .errors import CganError
+from ..errors import CganError
 
 
 def port_number(text: str) -> int:
@@ -43,7 +43,7 @@ def run_serve(args) -> int:
     try:
         import uvicorn
 
-        from .serve import create_app
+        from ..serve import create_app
     except ImportError as exc:
         raise CganError(f"cgan serve needs {exc.name}: pip install 'cgan[serve]'") from None
     app = create_app(args.models or None)  # loads every model now: a broken one stops here, with its reason

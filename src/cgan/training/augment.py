@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .errors import CganError
+from ..errors import CganError
 
 DEFAULT_POLICY = "translation,cutout"  # the paper's choice for small, centred grey images
 

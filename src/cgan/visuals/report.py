@@ -10,27 +10,23 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .errors import CganError
-from .sampling import BUNDLED_DIR, TrainedGenerator
-from .train import CONFIG_FILE, METRICS_FILE, QUALITY_COLUMNS, read_metrics
-from .visuals import (
+from .. import __version__
+from ..errors import CganError
+from ..generation import TrainedGenerator
+from ..run_folder import QUALITY_COLUMNS, RunFolder
+from .pictures import (
     class_sheet,
-    describe,
     evolution_gif,
     interpolation,
     latent_grid_png,
     real_vs_generated,
-    sample_grids,
 )
 
-MODEL_CARD = "MODEL_CARD.md"
 MAX_EVOLUTION_FRAMES = 20  # a long run shows every n-th epoch, so the page stays a few MB
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -65,19 +61,18 @@ def key_value_table(values: dict) -> str:
     return f"<table>{rows}</table>"
 
 
-def config_section(generator: TrainedGenerator, folder: Path) -> str:
-    config_path = folder / CONFIG_FILE
-    if config_path.is_file():
-        return "<h2>Training config</h2>" + key_value_table(json.loads(config_path.read_text()))
+def config_section(generator: TrainedGenerator, folder: RunFolder) -> str:
+    if folder.config_file.is_file():
+        return "<h2>Training config</h2>" + key_value_table(folder.read_config())
     described = {"dataset": generator.dataset, "step": generator.meta.get("step"), **generator.arch.to_dict()}
     return "<h2>Model</h2>" + key_value_table(described)
 
 
-def evaluation_section(folder: Path) -> str:
+def evaluation_section(folder: RunFolder) -> str:
     """The run's --eval-every rows of metrics.csv (the last is the run's latest state), or a model card."""
     parts = ["<h2>Evaluation</h2>"]
-    if (folder / METRICS_FILE).is_file():
-        metrics = read_metrics(folder)
+    if folder.metrics.exists():
+        metrics = folder.metrics.read()
         rows = np.flatnonzero(np.isfinite(metrics.get("class_accuracy", np.array([]))))
         if len(rows):
             columns = ("step", "epoch", "elapsed_s", *QUALITY_COLUMNS)
@@ -94,19 +89,19 @@ def evaluation_section(folder: Path) -> str:
                 "the latest; docs/evaluation.md defines every column.</p>"
                 f"<table><tr>{head}</tr>{body}</table>"
             )
-    if (folder / MODEL_CARD).is_file():
-        parts.append(f"<pre>{html.escape((folder / MODEL_CARD).read_text())}</pre>")
+    if folder.model_card_file.is_file():
+        parts.append(f"<pre>{html.escape(folder.model_card_file.read_text())}</pre>")
     if len(parts) == 1:
         parts.append(
             missing(
                 "No quality measurements: train with --eval-every N to log them into metrics.csv, "
-                f"or run: cgan evaluate {folder}"
+                f"or run: cgan evaluate {folder.path}"
             )
         )
     return "".join(parts)
 
 
-def curves_section(folder: Path) -> str:
+def curves_section(folder: RunFolder) -> str:
     from .plots import training_curves_png  # matplotlib is imported only when a report is made
 
     try:
@@ -142,9 +137,9 @@ def pictures_section(generator: TrainedGenerator, seed: int, label: int | str, d
     return "".join(parts)
 
 
-def evolution_section(folder: Path) -> str:
+def evolution_section(folder: RunFolder) -> str:
     try:
-        every = math.ceil(len(sample_grids(folder)) / MAX_EVOLUTION_FRAMES)
+        every = math.ceil(len(folder.sample_grids()) / MAX_EVOLUTION_FRAMES)
         picture = image(evolution_gif(folder, every=every), "image/gif", "the per-epoch sample grids")
     except CganError as exc:
         picture = missing(str(exc))
@@ -154,12 +149,12 @@ def evolution_section(folder: Path) -> str:
 def build_report(generator: TrainedGenerator, seed: int = 0, data_dir=None, label: int | str = 0) -> str:
     """The whole page for a loaded generator; the folder it was loaded from supplies config and metrics."""
     generator.label_index(label)  # a wrong --label fails before any picture is drawn
-    folder = Path(generator.source).parent
-    title = describe(folder) if folder.parent == BUNDLED_DIR else f"run {folder.name}"
+    folder = RunFolder(Path(generator.source).parent)
+    title = folder.describe() if folder.is_bundled else f"run {folder.path.name}"
     body = "".join(
         [
             f"<h1>cgan report: {html.escape(title)}</h1>",
-            f"<p>{html.escape(generator.dataset)} generator from <code>{html.escape(str(folder))}</code>, "
+            f"<p>{html.escape(generator.dataset)} generator from <code>{html.escape(str(folder.path))}</code>, "
             f"pictures drawn with seed {seed} by cgan {__version__}.</p>",
             config_section(generator, folder),
             evaluation_section(folder),

@@ -1,41 +1,25 @@
 """The pictures that show what a generator learned, as encoded PNG/GIF bytes: interpolations, latent grids,
 labelled per-class sheets, real beside generated, and the run's per-epoch samples as one animation.
 
-`cgan interpolate`, `latent-grid`, `evolution`, `compare-real` (cli_visuals.py) and `cgan report`
+`cgan interpolate`, `latent-grid`, `evolution`, `compare-real` (cli/visuals.py) and `cgan report`
 (report.py) all draw through these functions, so a picture in the report is the one the command writes.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from . import data
-from .errors import CganError, CheckpointError
-from .sampling import (
-    BUNDLED_DIR,
-    TrainedGenerator,
-    class_interpolation,
-    gif_bytes,
-    latent_grid,
-    make_grid,
-    noise_interpolation,
-    png_bytes,
-)
+from ..data import resolve_dataset
+from ..errors import CganError, CheckpointError
+from ..generation import TrainedGenerator, class_interpolation, latent_grid, noise_interpolation
+from ..images import gif_bytes, make_grid, png_bytes
+from ..run_folder import RunFolder, as_run_folder
 
-SAMPLES_DIR = "samples"
-SAMPLE_NAME = re.compile(r"epoch_(\d+)\.png")
 GAP = 6  # pixels between the panels of a sheet (before scaling)
-
-
-def describe(folder: Path) -> str:
-    """How errors name a generator's folder: 'the bundled mnist generator' or the run folder's path."""
-    folder = Path(folder)
-    return f"the bundled {folder.name} generator" if folder.parent == BUNDLED_DIR else str(folder)
 
 
 # --- interpolations and latent grids -----------------------------------------------------------------
@@ -125,8 +109,7 @@ def real_vs_generated(
     generator: TrainedGenerator, count: int = 8, seed: int = 0, scale: int = 2, data_dir=None
 ) -> bytes:
     """`count` real test images of every class (chosen at random by `seed`) beside as many generated ones."""
-    images, labels = data.load(generator.dataset, "test", data_dir)
-    images, labels = images.numpy(), labels.numpy()
+    images, labels = resolve_dataset(generator.dataset, data_dir).split("test")
     choose = np.random.default_rng(seed)
     real = []
     for index in range(len(generator.classes)):
@@ -144,31 +127,12 @@ def real_vs_generated(
 # --- the training evolution ------------------------------------------------------------------------------
 
 
-def sample_grids(folder: Path) -> list[tuple[int, Path]]:
-    """(epoch, path) of every samples/epoch_NNN.png that training wrote into a run folder, oldest first."""
-    found = sorted(
-        (int(match.group(1)), path)
-        for path in (Path(folder) / SAMPLES_DIR).glob("epoch_*.png")
-        if (match := SAMPLE_NAME.fullmatch(path.name))
-    )
-    if not found:
-        if Path(folder).parent == BUNDLED_DIR:
-            raise CheckpointError(
-                f"{describe(folder)} ships without per-epoch samples; "
-                "the training evolution needs a run folder written by `cgan train`"
-            )
-        raise CheckpointError(
-            f"{folder} has no sample grids yet ({SAMPLES_DIR}/epoch_001.png, ...): training writes one at "
-            "the end of each epoch, so train for at least one epoch"
-        )
-    return found
-
-
-def evolution_gif(folder: Path, scale: int = 1, frame_ms: int = 400, every: int = 1) -> bytes:
+def evolution_gif(folder: str | Path | RunFolder, scale: int = 1, frame_ms: int = 400, every: int = 1) -> bytes:
     """The run's per-epoch sample grids (the same noise every epoch) as a looping GIF, each frame captioned
     with its epoch; the first and last epochs stay longer. every: keep only the first epoch, every
     every-th and the last, which keeps the file small for a long run."""
-    grids = sample_grids(folder)
+    folder = as_run_folder(folder)
+    grids = folder.sample_grids()
     last = grids[-1][0]
     grids = [(epoch, path) for epoch, path in grids if epoch % every == 0 or epoch in (grids[0][0], last)]
     frames = []
@@ -182,5 +146,5 @@ def evolution_gif(folder: Path, scale: int = 1, frame_ms: int = 400, every: int 
         ImageDraw.Draw(frame).text((4, 4), f"epoch {epoch} of {last}", fill=white, font=text)
         frames.append(np.asarray(frame))
     if len({frame.shape for frame in frames}) > 1:
-        raise CheckpointError(f"the sample grids in {Path(folder) / SAMPLES_DIR} differ in size")
+        raise CheckpointError(f"the sample grids in {folder.samples_dir} differ in size")
     return gif_bytes(frames, scale, frame_ms, hold_ms=4 * frame_ms)

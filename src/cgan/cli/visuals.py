@@ -1,9 +1,7 @@
 """The visual commands of `cgan`: interpolate, latent-grid, plot, evolution, compare-real and report.
 
 Each works on a run folder or, with --dataset, on a bundled generator; each takes --seed, and the same seed
-gives the same bytes. cli.build_parser registers them with `add_parsers(commands)`; because cli.py imports
-this module, cli's helpers (positive_int, DATASET_NAMES) are imported when a parser is built, not at import
-time, which would be circular. Heavy modules (torch, matplotlib) are imported by the handlers.
+gives the same bytes. Heavy modules (torch, matplotlib) are imported by the handlers.
 """
 
 from __future__ import annotations
@@ -11,15 +9,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .errors import CganError
+from ..errors import CganError
+from ..run_folder import RunFolder, resolve_generator_file
+from ..units import positive_int
+from .common import add_source_arguments as add_generator_arguments
+from .common import generator_source
 
 DEFAULT_SEED = 0  # a fixed default, so that the same command draws the same picture
 MAX_IMAGES = 10_000  # what one picture may ask the generator for
 
 
 def at_least_two(text: str) -> int:
-    from .cli import positive_int
-
     value = positive_int(text)
     if value < 2:
         raise argparse.ArgumentTypeError(f"must be at least 2, got {value}")
@@ -27,24 +27,13 @@ def at_least_two(text: str) -> int:
 
 
 def add_source_arguments(p, seed_help: str = "random seed: same seed, same picture (default: 0)") -> None:
-    from .cli import DATASET_NAMES
-
-    p.add_argument("run", nargs="?", help="run folder (default: the bundled generator of --dataset)")
-    p.add_argument("--dataset", choices=DATASET_NAMES, help="use the bundled generator for this dataset")
+    add_generator_arguments(p)
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=seed_help)
 
 
-def source(args) -> str:
-    if bool(args.run) == bool(args.dataset):
-        raise CganError("give either a run folder or --dataset NAME (for the bundled generator), not both")
-    return args.run or args.dataset
-
-
-def folder_of(args) -> Path:
-    """The folder of the run folder or bundled generator named by the arguments."""
-    from .sampling import resolve_generator_file
-
-    return resolve_generator_file(source(args)).parent
+def folder_of(args) -> RunFolder:
+    """The run folder or bundled generator's folder named by the arguments."""
+    return RunFolder(resolve_generator_file(generator_source(args)).parent)
 
 
 def output_path(text: str, suffixes: tuple[str, ...]) -> Path:
@@ -55,8 +44,6 @@ def output_path(text: str, suffixes: tuple[str, ...]) -> Path:
 
 
 def add_parsers(commands) -> None:
-    from .cli import positive_int
-
     p = commands.add_parser(
         "interpolate",
         help="morph one class into another (fixed noise) or walk within one class (noise to noise)",
@@ -143,8 +130,9 @@ def add_parsers(commands) -> None:
 
 
 def run_interpolate(args) -> int:
-    from .sampling import load_generator, save_bytes
-    from .visuals import interpolation
+    from ..generation import load_generator
+    from ..images import save_bytes
+    from ..visuals.pictures import interpolation
 
     by_classes = args.start is not None or args.end is not None
     if by_classes == (args.label is not None):
@@ -154,7 +142,7 @@ def run_interpolate(args) -> int:
     if args.steps * args.count > MAX_IMAGES:
         raise CganError(f"{args.steps * args.count} images asked for; at most {MAX_IMAGES} in one picture")
     out = output_path(args.out, (".gif", ".png"))
-    generator = load_generator(source(args))
+    generator = load_generator(generator_source(args))
     if by_classes:
         classes = [generator.label_index(args.start), generator.label_index(args.end)]
         if classes[0] == classes[1]:
@@ -181,13 +169,14 @@ def run_interpolate(args) -> int:
 
 
 def run_latent_grid(args) -> int:
-    from .sampling import load_generator, save_bytes
-    from .visuals import latent_grid_png
+    from ..generation import load_generator
+    from ..images import save_bytes
+    from ..visuals.pictures import latent_grid_png
 
     if args.size**2 > MAX_IMAGES:
         raise CganError(f"{args.size}x{args.size} images asked for; at most {MAX_IMAGES} in one picture")
     out = output_path(args.out, (".png",))
-    generator = load_generator(source(args))
+    generator = load_generator(generator_source(args))
     save_bytes(out, latent_grid_png(generator, args.label, args.size, args.seed, args.scale))
     name = generator.classes[generator.label_index(args.label)]
     print(f"wrote {out}: {args.size}x{args.size} images of {name} (seed {args.seed})")
@@ -195,54 +184,56 @@ def run_latent_grid(args) -> int:
 
 
 def run_plot(args) -> int:
-    from .plots import training_curves_png
-    from .sampling import save_bytes
+    from ..images import save_bytes
+    from ..visuals.plots import training_curves_png
 
     folder = folder_of(args)
-    out = output_path(args.out, (".png",)) if args.out else folder / "training_curves.png"
+    out = output_path(args.out, (".png",)) if args.out else folder.path / "training_curves.png"
     save_bytes(out, training_curves_png(folder))
-    print(f"wrote {out}: training curves of {folder}")
+    print(f"wrote {out}: training curves of {folder.path}")
     return 0
 
 
 def run_evolution(args) -> int:
-    from .sampling import save_bytes
-    from .visuals import evolution_gif, sample_grids
+    from ..images import save_bytes
+    from ..visuals.pictures import evolution_gif
 
     folder = folder_of(args)
     out = output_path(args.out, (".gif",))
     save_bytes(out, evolution_gif(folder, args.scale, args.frame_ms, args.every))
     print(
-        f"wrote {out}: the sample grids of {len(sample_grids(folder))} epochs of {folder}, every {args.every}"
+        f"wrote {out}: the sample grids of {len(folder.sample_grids())} epochs of {folder.path}, every {args.every}"
     )
     return 0
 
 
 def run_compare_real(args) -> int:
-    from .sampling import load_generator, save_bytes
-    from .visuals import real_vs_generated
+    from ..generation import load_generator
+    from ..images import save_bytes
+    from ..visuals.pictures import real_vs_generated
 
     if args.count * 10 > MAX_IMAGES:  # every dataset cgan knows has 10 classes
         raise CganError(
             f"--count {args.count} asks for too many images; at most {MAX_IMAGES // 10} per class"
         )
     out = output_path(args.out, (".png",))
-    generator = load_generator(source(args))
+    generator = load_generator(generator_source(args))
     save_bytes(out, real_vs_generated(generator, args.count, args.seed, args.scale, args.data_dir))
     print(f"wrote {out}: {args.count} real and {args.count} generated images per class (seed {args.seed})")
     return 0
 
 
 def run_report(args) -> int:
-    from .report import build_report
-    from .sampling import BUNDLED_DIR, load_generator, save_bytes
+    from ..generation import load_generator
+    from ..images import save_bytes
+    from ..visuals.report import build_report
 
-    generator = load_generator(source(args))
-    folder = Path(generator.source).parent
+    generator = load_generator(generator_source(args))
+    folder = RunFolder(Path(generator.source).parent)
     if args.out:
         out = output_path(args.out, (".html",))
     else:
-        out = Path(f"{folder.name}_report.html") if folder.parent == BUNDLED_DIR else folder / "report.html"
+        out = Path(f"{folder.path.name}_report.html") if folder.is_bundled else folder.path / "report.html"
     save_bytes(out, build_report(generator, args.seed, args.data_dir, args.label).encode())
-    print(f"wrote {out}: a self-contained report on {folder} (seed {args.seed}); open it in a browser")
+    print(f"wrote {out}: a self-contained report on {folder.path} (seed {args.seed}); open it in a browser")
     return 0

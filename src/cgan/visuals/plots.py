@@ -5,16 +5,14 @@ quality measurements, drawn with matplotlib's object API on the Agg canvas (no d
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .errors import CheckpointError
-from .train import CONFIG_FILE, METRICS_FILE, QUALITY_COLUMNS, read_metrics
-from .visuals import describe
+from ..errors import CheckpointError
+from ..run_folder import METRICS_FILE, QUALITY_COLUMNS, RunFolder, as_run_folder
 
 COLOURS = {"d": "tab:blue", "g": "tab:orange"}
 QUALITY_STYLE = {  # column: (legend, colour); all but fd_evaluator lie in [0, 1]
@@ -25,15 +23,15 @@ QUALITY_STYLE = {  # column: (legend, colour); all but fd_evaluator lie in [0, 1
 }
 
 
-def load_metrics(folder: Path) -> dict[str, np.ndarray]:
+def load_metrics(folder: RunFolder) -> dict[str, np.ndarray]:
     """metrics.csv of a run folder as float columns, or a CheckpointError that says what is missing."""
-    path = Path(folder) / METRICS_FILE
-    if not path.is_file():
+    path = folder.metrics.path
+    if not folder.metrics.exists():
         raise CheckpointError(
-            f"{describe(folder)} has no {METRICS_FILE}: training curves need a run folder written by "
+            f"{folder.describe()} has no {METRICS_FILE}: training curves need a run folder written by "
             "`cgan train` (bundled generators ship without their training log)"
         )
-    metrics = read_metrics(folder)
+    metrics = folder.metrics.read()
     if not np.isfinite(metrics["d_loss"]).any():
         raise CheckpointError(
             f"{path} has no training rows yet: training logs one every --log-every steps (default 10)"
@@ -120,12 +118,11 @@ def draw_quality(axes, metrics: dict) -> None:
     axes.set_title("quality, measured by the evaluator network")
 
 
-def training_curves_png(folder: Path) -> bytes:
+def training_curves_png(folder: str | Path | RunFolder) -> bytes:
     """The four panels of a run's metrics.csv as PNG bytes: the same metrics give the same bytes."""
-    folder = Path(folder)
+    folder = as_run_folder(folder)
     metrics = load_metrics(folder)
-    config_path = folder / CONFIG_FILE
-    dataset = json.loads(config_path.read_text()).get("dataset", "") if config_path.is_file() else ""
+    dataset = folder.read_config().get("dataset", "") if folder.config_file.is_file() else ""
     figure = Figure(figsize=(13, 8.5), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     (losses, outputs), (norms, quality) = figure.subplots(2, 2)
@@ -158,7 +155,7 @@ def training_curves_png(folder: Path) -> bytes:
     draw_quality(quality, metrics)
     steps, epochs = int(np.nanmax(metrics["step"])), int(np.nanmax(metrics["epoch"]))
     figure.suptitle(
-        f"{folder.name} ({dataset}): {epochs} epoch{'s' * (epochs != 1)}, {steps} steps\n"
+        f"{folder.path.name} ({dataset}): {epochs} epoch{'s' * (epochs != 1)}, {steps} steps\n"
         "faint: every logged step; line: smoothed; dots: epoch means",
         fontsize=12,
     )

@@ -1,0 +1,42 @@
+"""The `cgan` command: each sub-command's module parses its arguments, calls the library and prints; a user's
+mistake (a CganError) becomes one clear line and exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import CganError
+from . import data, evaluate, export, generate, serve, study, train, visuals
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cgan", description="Class-conditional GANs: train, generate, evaluate."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    train.add_parser(commands)
+    generate.add_parser(commands)
+    data.add_parser(commands)
+    evaluate.add_parsers(commands)
+    study.add_parser(commands)
+    export.add_parser(commands)
+    visuals.add_parsers(commands)
+    serve.add_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except CganError as exc:
+        print(f"cgan: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cgan: interrupted; what was finished is saved", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

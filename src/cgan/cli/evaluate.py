@@ -1,0 +1,141 @@
+"""`cgan evaluate` (the numbers of a generator or of sample files, beside the real-data floor) and
+`cgan train-evaluator` (the classifier those numbers are measured with)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..units import positive_int
+from .common import DATASET_NAMES
+
+
+def add_parsers(commands) -> None:
+    add_train_evaluator_parser(commands)
+    add_evaluate_parser(commands)
+
+
+def add_train_evaluator_parser(commands) -> None:
+    p = commands.add_parser("train-evaluator", help="train the classifier that `cgan evaluate` measures with")
+    p.add_argument("--dataset", choices=DATASET_NAMES, default="mnist", help="default: mnist")
+    p.add_argument("--epochs", type=positive_int, help="default: 6 for mnist, 10 for fashion-mnist")
+    p.add_argument(
+        "--out", default="evaluators", help="folder for <dataset>.safetensors (default: evaluators)"
+    )
+    p.add_argument("--data-dir", help="folder with the four IDX files (default: search the usual places)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--threads", type=positive_int, help="CPU threads (default: PyTorch's choice)")
+    p.set_defaults(handler=run_train_evaluator)
+
+
+def run_train_evaluator(args) -> int:
+    import torch
+
+    from ..evaluation import DEFAULT_EPOCHS, train_evaluator
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    epochs = args.epochs or DEFAULT_EPOCHS[args.dataset]
+    command = f"cgan train-evaluator --dataset {args.dataset} --epochs {epochs} --seed {args.seed}"
+    command += f" --out {args.out}" + (f" --threads {args.threads}" if args.threads else "")
+    meta = train_evaluator(
+        args.dataset, args.data_dir, epochs, args.seed, args.out, progress=True, command=command
+    )
+    print(
+        f"wrote {Path(args.out) / args.dataset}.safetensors: test accuracy {meta['test_accuracy']:.4f} "
+        f"after {epochs} epochs ({meta['wall_s']:.0f} s)"
+    )
+    return 0
+
+
+def add_evaluate_parser(commands) -> None:
+    p = commands.add_parser("evaluate", help="measure generated images against the real test split")
+    p.add_argument(
+        "source", nargs="?", help="run folder, samples .npz or folder of PNGs (default: bundled generator)"
+    )
+    p.add_argument(
+        "--dataset",
+        choices=DATASET_NAMES,
+        help="dataset of an .npz or PNG folder; alone: its bundled generator",
+    )
+    p.add_argument("--real", action="store_true", help="evaluate real train images instead (the floor)")
+    p.add_argument("--per-class", type=positive_int, help="images per class to generate (default: 1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default: 0)")
+    p.add_argument("--no-cas", action="store_true", help="skip the classification accuracy score (faster)")
+    p.add_argument("--no-floor", action="store_true", help="skip the real-data floor beside the numbers")
+    p.add_argument("--inception", action="store_true", help="add the Inception FID (needs torch-fidelity)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--data-dir", help="folder with the four IDX files (default: search the usual places)")
+    p.add_argument("--evaluator", help="evaluator weights file (default: the one shipped with cgan)")
+    p.add_argument("--threads", type=positive_int, help="CPU threads (default: PyTorch's choice)")
+    p.set_defaults(handler=run_evaluate)
+
+
+EVALUATE_ROWS = (
+    "class_accuracy",
+    "fd_evaluator",
+    "fd_evaluator_per_class_mean",
+    "precision",
+    "recall",
+    "cas",
+    "cas_real",
+    "fid_inception",
+)
+
+
+def print_table(title: str, columns: dict[str, dict]) -> None:
+    from ..data import get_spec
+
+    names = list(columns)
+    print(title)
+    print(f"{'':30}" + "".join(f"{name:>14}" for name in names))
+    for key in EVALUATE_ROWS:
+        if any(key in column for column in columns.values()):
+            cells = [columns[name].get(key) for name in names]
+            print(f"{key:30}" + "".join(f"{'-' if v is None else format(v, '.4f'):>14}" for v in cells))
+    classes = get_spec(next(iter(columns.values()))["dataset"]).classes
+    for name, column in columns.items():
+        accuracies = column["per_class_accuracy"]
+        cells = ", ".join(
+            f"{c} {'-' if a is None else format(a, '.3f')}" for c, a in zip(classes, accuracies, strict=True)
+        )
+        print(f"per-class accuracy, {name}: {cells}")
+
+
+def run_evaluate(args) -> int:
+    import json
+    import time
+
+    import torch
+
+    from ..evaluation import evaluate_source
+    from ..evaluation.api import DEFAULT_PER_CLASS
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    output = evaluate_source(
+        args.source,
+        args.dataset,
+        args.per_class,
+        real=args.real,
+        floor=not args.no_floor,
+        seed=args.seed,
+        cas=not args.no_cas,
+        inception=args.inception,
+        evaluator_file=args.evaluator,
+        data_dir=args.data_dir,
+    )
+    output["wall_s"] = round(time.perf_counter() - started, 1)
+    if args.json:
+        print(json.dumps(output))
+        return 0
+    result = {key: value for key, value in output.items() if key not in ("source", "floor", "wall_s")}
+    if args.real:
+        per_class = args.per_class or DEFAULT_PER_CLASS
+        title, columns = f"{args.dataset}: real train images ({per_class} per class)", {"real train": result}
+    else:
+        title, columns = f"{result['dataset']}: {output['source']}", {"generated": result}
+        if "floor" in output:
+            columns["real floor"] = output["floor"]
+    print_table(f"{title}, seed {args.seed}, {output['wall_s']:.1f} s", columns)
+    return 0

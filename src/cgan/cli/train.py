@@ -1,0 +1,60 @@
+"""`cgan train`: its flags are generated from TrainConfig's fields, so each flag is written once."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import MISSING, fields
+
+from ..errors import CganError
+from ..training.config import TrainConfig, flag
+
+
+def describe_default(f) -> str:
+    if f.default is None or f.metadata.get("cli_default", f.default) is None:
+        return f.metadata.get("unset", "none")
+    if isinstance(f.default, bool):
+        return "on" if f.default else "off"
+    return f"{f.default:g}" if isinstance(f.default, float) else str(f.default)
+
+
+def add_parser(commands) -> None:
+    p = commands.add_parser("train", help="train a conditional GAN into a run folder")
+    p.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its last checkpoint")
+    for f in fields(TrainConfig):
+        meta = dict(f.metadata)
+        kwargs = {
+            "dest": f.name,
+            "default": meta.get("cli_default", f.default if f.default is not MISSING else None),
+            "help": f"{meta['help']} (default: {describe_default(f)})",
+        }
+        if f.type == "bool":
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = meta.get("parse", str)
+            for key in ("choices", "metavar"):
+                if key in meta:
+                    kwargs[key] = meta[key]
+            if "const" in meta:
+                kwargs.update(nargs="?", const=meta["const"])
+        p.add_argument(flag(f.name), **kwargs)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from ..training import fit
+
+    if args.resume and args.out:
+        raise CganError("--out cannot change when resuming: the run stays in its folder")
+    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
+    values["out"] = args.resume or args.out or f"runs/{args.dataset}"
+    result = fit(TrainConfig(**values), resume=bool(args.resume), progress=not args.no_progress)
+    summary = (
+        f"{result.run_dir}: step {result.step} (epoch {result.epoch}), {result.wall_s:.1f} s, "
+        f"{result.images_per_s:.0f} images/s"
+    )
+    if result.interrupted:
+        print(f"stopped and saved at {summary}; continue with: cgan train --resume {result.run_dir}")
+        return 130
+    print(f"done: {summary}")
+    return 0

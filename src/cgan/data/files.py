@@ -1,0 +1,139 @@
+"""Finding a built-in dataset's IDX files on disk (the user's folder, the cache, system folders) and loading
+a split from them, checked."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from .idx import read_idx
+from .specs import DatasetSpec, get_spec
+
+# Searched after the user's own folders; a module attribute so tests can point it elsewhere.
+SYSTEM_DIRS: tuple[Path, ...] = (Path("/usr/share/datasets"), Path("/usr/local/share/datasets"))
+# Relative to the working directory: where torchvision and most scripts put their data by default.
+LOCAL_DATA_ROOT = Path("data")
+ENV_DATA_DIR = "CGAN_DATA_DIR"
+
+
+def cache_dir(name: str) -> Path:
+    """Per-user download folder: $XDG_CACHE_HOME/cgan/<name>, by default ~/.cache/cgan/<name>."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "cgan" / get_spec(name).name
+
+
+def file_in(folder: Path, filename: str) -> Path | None:
+    """`filename` in `folder`, else its un-gzipped twin (the same name without ".gz")."""
+    # The ".gz" name first: it is what `download` writes, so a fresh download wins over a stale twin.
+    for candidate in (folder / filename, folder / filename.removesuffix(".gz")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _missing_files(folder: Path, spec: DatasetSpec) -> list[str]:
+    return [f for f in spec.filenames if file_in(folder, f) is None]
+
+
+def _folders_under(root: Path, spec: DatasetSpec) -> list[Path]:
+    """Where a root folder may hold the files: itself, <root>/<name>, torchvision's <root>/<Name>/raw."""
+    return [root, root / spec.name, root / spec.torchvision_dir / "raw"]
+
+
+def _search_folders(spec: DatasetSpec) -> list[Path]:
+    folders: list[Path] = []
+    env_dir = os.environ.get(ENV_DATA_DIR)
+    if env_dir:
+        folders += _folders_under(Path(env_dir).expanduser(), spec)
+    folders.append(cache_dir(spec.name))
+    folders += [d / spec.name for d in SYSTEM_DIRS]
+    folders += _folders_under(Path.cwd() / LOCAL_DATA_ROOT, spec)[1:]  # ./data itself is too generic to count
+    return list(dict.fromkeys(folders))  # drop duplicates, keep order
+
+
+def _describe(folder: Path, spec: DatasetSpec) -> str:
+    if not folder.is_dir():
+        return f"  {folder} (no such folder)"
+    return f"  {folder} (missing {', '.join(_missing_files(folder, spec))})"
+
+
+def _how_to_get(spec: DatasetSpec) -> str:
+    names = ", ".join(spec.filenames)
+    lines = [
+        f"Get the {spec.name} files ({names}; gzipped or not) in one of these ways:",
+        f"  - download them: cgan data download {spec.name}  (saves to {cache_dir(spec.name)})",
+        "  - point to a folder that has them: --data-dir DIR",
+        f"  - or set the environment variable {ENV_DATA_DIR}=DIR",
+    ]
+    if spec.apt_package:
+        lines.append(f"  - or install the system package: sudo apt-get install {spec.apt_package}")
+    return "\n".join(lines)
+
+
+def find_data_dir(name: str, data_dir: str | os.PathLike | None = None) -> Path:
+    """The folder holding all four IDX files of dataset `name`.
+
+    With `data_dir`, only that folder is searched: DATA_DIR, DATA_DIR/<name> and torchvision's
+    DATA_DIR/<MNIST|FashionMNIST>/raw. Otherwise, in order:
+
+    1. $CGAN_DATA_DIR, $CGAN_DATA_DIR/<name>, $CGAN_DATA_DIR/<MNIST|FashionMNIST>/raw
+    2. the download cache, $XDG_CACHE_HOME/cgan/<name> (default ~/.cache/cgan/<name>)
+    3. system folders: /usr/share/datasets/<name>, /usr/local/share/datasets/<name>
+       (Debian's dataset-fashion-mnist package installs into the first)
+    4. ./data/<name> and torchvision's ./data/<MNIST|FashionMNIST>/raw
+
+    A folder counts only when it holds all four files, each gzipped (".gz") or not.
+    """
+    spec = get_spec(name)
+    if data_dir is not None:
+        folders = _folders_under(Path(data_dir).expanduser(), spec)
+    else:
+        folders = _search_folders(spec)
+    for folder in folders:
+        if folder.is_dir() and not _missing_files(folder, spec):
+            return folder
+
+    searched = "\n".join(_describe(f, spec) for f in folders)
+    where = f"in {data_dir}" if data_dir is not None else "anywhere"
+    raise DataError(f"{spec.name} data not found {where}. Searched:\n{searched}\n{_how_to_get(spec)}")
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+def load(
+    name: str, split: str = "train", data_dir: str | os.PathLike | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images as uint8 (N, 28, 28) and labels as int64 (N,) for `split` ("train" or "test")."""
+    spec = get_spec(name)
+    if split not in spec.files:
+        raise DataError(f"unknown split {split!r} for {spec.name}; use one of: {', '.join(spec.files)}")
+    folder = find_data_dir(spec.name, data_dir)
+    image_file, label_file = (file_in(folder, f) for f in spec.files[split])
+    images, labels = read_idx(image_file), read_idx(label_file)
+
+    height_width = spec.image_shape[1:]
+    if images.ndim != 3 or images.shape[1:] != height_width:
+        raise DataError(
+            f"{image_file} holds arrays of shape {images.shape}, expected (N, {height_width[0]}, "
+            f"{height_width[1]}) images; is it the right file?"
+        )
+    if labels.ndim != 1:
+        raise DataError(f"{label_file} holds arrays of shape {labels.shape}, expected (N,) labels")
+    if len(images) != len(labels):
+        raise DataError(
+            f"{image_file} has {len(images)} images but {label_file} has {len(labels)} labels; "
+            "the two files do not belong together"
+        )
+    if labels.size and int(labels.max()) >= spec.num_classes:
+        raise DataError(
+            f"{label_file} has label {int(labels.max())}, but {spec.name} has only "
+            f"{spec.num_classes} classes (0-{spec.num_classes - 1})"
+        )
+    return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))
+
+

@@ -1,0 +1,62 @@
+"""The Classification Accuracy Score (Ravuri & Vinyals 2019): a fresh small classifier trained on labelled
+images, its accuracy on the whole real test split; and the same recipe on real train images, the floor."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import Dataset
+from ..images import to_float
+from .evaluator import accuracy
+from .metrics import choose_per_class
+
+CAS_EPOCHS = 4
+CAS_BATCH = 64
+
+
+def _cas_net(num_classes: int) -> nn.Module:
+    """A LeNet-sized classifier: CAS needs a fixed, fast recipe, not the best accuracy."""
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # 12x12
+        nn.Conv2d(16, 32, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # 4x4
+        nn.Flatten(),
+        nn.Linear(32 * 16, 64),
+        nn.ReLU(),
+        nn.Linear(64, num_classes),
+    )
+
+
+def train_and_test_classifier(images: np.ndarray, labels: np.ndarray, dataset: Dataset, seed: int) -> float:
+    """Train `_cas_net` on (images, labels) for CAS_EPOCHS; its accuracy on the whole real test split."""
+    images, labels = torch.from_numpy(images), torch.from_numpy(labels)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = _cas_net(dataset.num_classes)
+    order = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
+    net.train()
+    for _ in range(CAS_EPOCHS):
+        for batch in torch.randperm(len(images), generator=order).split(CAS_BATCH):
+            loss = F.cross_entropy(net(to_float(images[batch])), labels[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    return accuracy(net, *dataset.split("test"))
+
+
+@functools.lru_cache(maxsize=16)
+def cas_real(dataset: Dataset, counts: tuple[int, ...], seed: int) -> float:
+    """CAS of real train images, as many per class as `counts`: the floor for `cas`. Cached, as the
+    generated images and the floor of one `cgan evaluate` call both need it."""
+    train_images, train_labels = dataset.split("train")
+    chosen = choose_per_class(train_labels, np.array(counts), seed, stream=1)
+    return train_and_test_classifier(train_images[chosen], train_labels[chosen], dataset, seed)

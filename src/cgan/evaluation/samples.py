@@ -1,0 +1,122 @@
+"""Checking images and labels handed to the evaluation, and reading sample files (.npz, folders of PNGs)."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data import DatasetSpec, get_spec
+from ..errors import CganError
+
+IMAGE_SIZE = 28
+
+
+def check_samples(images, labels, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images (N, 28, 28) and int64 labels (N,) in range, or a CganError naming the problem."""
+    images = images.numpy() if torch.is_tensor(images) else np.asarray(images)
+    labels = labels.numpy() if torch.is_tensor(labels) else np.asarray(labels)
+    if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+        hint = " (drop the channel axis: images[:, 0])" if images.ndim == 4 and images.shape[1] == 1 else ""
+        raise CganError(f"images must have shape (N, 28, 28), got {images.shape}{hint}")
+    if len(images) == 0:
+        raise CganError("no images to evaluate")
+    if images.dtype != np.uint8:
+        if not np.issubdtype(images.dtype, np.integer):
+            low, high = float(images.min()), float(images.max())
+            raise CganError(
+                f"images must be uint8 pixels 0-255, got {images.dtype} with values {low:g} to {high:g}; "
+                "convert them, e.g. (x * 255).round().astype(np.uint8) for floats in [0, 1]"
+            )
+        if images.min() < 0 or images.max() > 255:
+            raise CganError(
+                f"image values must be 0-255, got {images.dtype} values {images.min()} to {images.max()}"
+            )
+        images = images.astype(np.uint8)
+    if labels.ndim != 1:
+        raise CganError(f"labels must have shape (N,), got {labels.shape}")
+    if len(labels) != len(images):
+        raise CganError(f"{len(images)} images but {len(labels)} labels; there must be one label per image")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise CganError(f"labels must be integers (class indices), got {labels.dtype}")
+    if labels.min() < 0 or labels.max() >= spec.num_classes:
+        raise CganError(
+            f"labels range from {labels.min()} to {labels.max()}, but {spec.name} has classes "
+            f"0-{spec.num_classes - 1}"
+        )
+    return images, labels.astype(np.int64)
+
+
+def check_seed(seed: int) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise CganError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def check_per_class(per_class: int) -> int:
+    if isinstance(per_class, bool) or not isinstance(per_class, int | np.integer) or per_class < 2:
+        raise CganError(f"per_class must be an integer of at least 2, got {per_class!r}")
+    return int(per_class)
+
+
+def read_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """`images` and `labels` from an .npz as `cgan generate --out x.npz` writes it (never unpickled)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CganError(f"{path} does not exist")
+    if not zipfile.is_zipfile(path):
+        raise CganError(f"{path} is not an .npz file (an .npz is a zip archive of arrays)")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [key for key in ("images", "labels") if key not in archive.files]
+            if missing:
+                raise CganError(
+                    f"{path} has no {' or '.join(missing)} array (it has: {', '.join(archive.files) or 'none'}); "
+                    "expected images (N, 28, 28) uint8 and labels (N,)"
+                )
+            return archive["images"], archive["labels"]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        # allow_pickle=False turns object arrays into ValueError instead of unpickling them.
+        raise CganError(f"{path} is not a readable .npz of plain arrays ({exc})") from None
+
+
+def _png_label(path: Path, folder: Path, spec: DatasetSpec) -> int:
+    """The class of a PNG: its subfolder's name, or the part of its name after the last "_"."""
+    name = path.parent.name if path.parent != folder else path.stem.rpartition("_")[2]
+    try:
+        return spec.class_index(name)
+    except CganError:
+        raise CganError(
+            f"cannot tell the class of {path}: {name!r} is not a {spec.name} class; name files "
+            f"<anything>_<class>.png (e.g. 00012_{spec.classes[-1]}.png) or put them in folders named by class"
+        ) from None
+
+
+def _png_pixels(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as picture:
+            pixels = np.asarray(picture.convert("L"))
+    except (OSError, UnidentifiedImageError) as exc:
+        raise CganError(f"{path} is not a readable PNG ({exc})") from None
+    height, width = pixels.shape
+    # `cgan generate --scale S` enlarges by pixel repetition; every S-th pixel undoes it exactly.
+    scale = height // IMAGE_SIZE
+    if height != width or scale < 1 or height % IMAGE_SIZE:
+        raise CganError(f"{path} is {width}x{height}; expected 28x28 (or a whole multiple of it)")
+    return pixels[::scale, ::scale]
+
+
+def read_png_folder(folder: str | os.PathLike, dataset: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels from PNGs named `<anything>_<class>.png`, or in subfolders named by class."""
+    folder = Path(folder)
+    spec = get_spec(dataset)
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() == ".png" and p.is_file())
+    if not paths:
+        raise CganError(f"{folder} holds no .png files")
+    labels = np.array([_png_label(p, folder, spec) for p in paths], dtype=np.int64)
+    return np.stack([_png_pixels(p) for p in paths]), labels

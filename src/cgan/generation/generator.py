@@ -1,0 +1,96 @@
+"""A trained generator and the one path by which every caller turns noise and labels into uint8 images."""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..data import get_spec
+from ..errors import CganError
+from ..images import to_uint8
+from ..models import ArchConfig
+
+# Images per forward pass when generating many: small chunks keep the activations in cache, which is
+# faster than one large batch on a CPU (docs/speed.md).
+GENERATE_BATCH = 128
+
+
+def random_seed() -> int:
+    return secrets.randbelow(2**31)
+
+
+def noise(seed: int, *shape: int) -> torch.Tensor:
+    """Standard normal noise drawn on the CPU from `seed`: the same on every device."""
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def device_of(net: torch.nn.Module) -> torch.device:
+    tensor = next(itertools.chain(net.parameters(), net.buffers()), None)
+    return tensor.device if tensor is not None else torch.device("cpu")
+
+
+@torch.inference_mode()
+def generate_images(
+    net: torch.nn.Module, z: torch.Tensor, labels: torch.Tensor, batch_size: int = GENERATE_BATCH
+) -> np.ndarray:
+    """uint8 images from a generator network in eval mode (its mode is restored afterwards), for noise
+    (N, latent_dim) and labels: class indices (N,) int64, or class weights (N, classes) float, which blend
+    classes. The chunking does not change the images: in eval mode each image depends on its inputs only."""
+    device = device_of(net)
+    was_training = net.training
+    net.eval()
+    try:
+        chunks = [
+            to_uint8(net(chunk_z.to(device), chunk_labels.to(device)))
+            for chunk_z, chunk_labels in zip(z.split(batch_size), labels.split(batch_size), strict=True)
+        ]
+    finally:
+        net.train(was_training)
+    return np.concatenate(chunks)
+
+
+class TrainedGenerator:
+    """A generator network together with what it was trained on: classes, latent size, source.
+
+    `net` is a torch module taking (z, labels): the PyTorch network, or an ONNX Runtime session wrapped as
+    one (generation.onnx)."""
+
+    def __init__(
+        self, net: torch.nn.Module, arch: ArchConfig, classes: Sequence[str], source: str, meta: dict
+    ):
+        self.net = net.eval()
+        self.arch = arch
+        self.classes = tuple(classes)
+        self.source = source
+        self.meta = meta
+
+    @property
+    def device(self) -> torch.device:
+        return device_of(self.net)
+
+    @property
+    def dataset(self) -> str:
+        return self.meta["dataset"]  # checked to name a known dataset when the generator was loaded
+
+    def label_index(self, label: int | str) -> int:
+        """A class given by index (7, "7") or by name ("sneaker", "Ankle boot"), as the dataset names them."""
+        return get_spec(self.dataset).class_index(label)
+
+    def generate(
+        self, labels: Sequence[int | str], seed: int | None = None, batch_size: int = GENERATE_BATCH
+    ) -> np.ndarray:
+        """uint8 images, one per label. The noise is drawn on the CPU from `seed`, so the same seed and
+        labels give the same images on any device and at any batch size."""
+        indices = torch.tensor([self.label_index(label) for label in labels], dtype=torch.long)
+        if len(indices) == 0:
+            raise CganError("no labels given: ask for at least one image")
+        seed = random_seed() if seed is None else int(seed)
+        return self.render(noise(seed, len(indices), self.arch.latent_dim), indices, batch_size)
+
+    def render(self, z: torch.Tensor, labels: torch.Tensor, batch_size: int = GENERATE_BATCH) -> np.ndarray:
+        """uint8 images for given noise (N, latent_dim) and labels (indices, or class weights that blend)."""
+        return generate_images(self.net, z, labels, batch_size)

@@ -1,0 +1,101 @@
+"""Pixels in and out: the one conversion between uint8 pixels and the networks' [-1, 1] floats, grids of
+images, and the PNG, GIF and .npz files cgan writes (each written atomically)."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .checkpoint import atomic_write
+from .errors import CganError
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(N, C, H, W) in [-1, 1] -> uint8 (N, H, W) for one channel, (N, H, W, C) otherwise."""
+    pixels = ((images.float() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8).cpu()
+    pixels = pixels.permute(0, 2, 3, 1)
+    return (pixels[..., 0] if pixels.shape[-1] == 1 else pixels).numpy()
+
+
+def to_float(pixels: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 (N, H, W) or (N, H, W, C) -> float32 (N, C, H, W) in [-1, 1], as the networks read images."""
+    pixels = torch.as_tensor(pixels)
+    channels_first = pixels.unsqueeze(1) if pixels.dim() == 3 else pixels.permute(0, 3, 1, 2)
+    return channels_first.float().div_(127.5).sub_(1.0)
+
+
+def make_grid(images: np.ndarray, columns: int, padding: int = 2) -> np.ndarray:
+    """Tile uint8 images (N, H, W[, C]) row by row into one image with `padding` black pixels between."""
+    count, height, width = images.shape[:3]
+    columns = max(1, min(columns, count))
+    rows = math.ceil(count / columns)
+    grid = np.zeros(
+        (rows * (height + padding) + padding, columns * (width + padding) + padding, *images.shape[3:]),
+        dtype=np.uint8,
+    )
+    for i, image in enumerate(images):
+        top = padding + (i // columns) * (height + padding)
+        left = padding + (i % columns) * (width + padding)
+        grid[top : top + height, left : left + width] = image
+    return grid
+
+
+def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
+    picture = Image.fromarray(image)
+    if scale > 1:
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def gif_bytes(
+    frames: Sequence[np.ndarray],
+    scale: int = 1,
+    frame_ms: int = 80,
+    hold_ms: int | None = None,
+    bounce: bool = False,
+) -> bytes:
+    """A looping GIF of uint8 frames (H, W[, C]), enlarged `scale` times with nearest neighbour.
+
+    hold_ms: how long the first and last frames stay (default: frame_ms), so the eye sees where an
+    interpolation starts and ends. bounce: play forward then back, so the loop never jumps.
+    """
+    if len(frames) == 0:
+        raise CganError("no frames to animate")
+    durations = [frame_ms] * len(frames)
+    durations[0] = durations[-1] = frame_ms if hold_ms is None else hold_ms
+    if bounce:
+        frames = [*frames, *frames[-2:0:-1]]
+        durations = durations + durations[-2:0:-1]
+    pictures = [Image.fromarray(frame) for frame in frames]
+    if scale > 1:
+        size = (pictures[0].width * scale, pictures[0].height * scale)
+        pictures = [picture.resize(size, Image.Resampling.NEAREST) for picture in pictures]
+    buffer = io.BytesIO()
+    pictures[0].save(
+        buffer, format="GIF", save_all=True, append_images=pictures[1:], duration=durations, loop=0
+    )
+    return buffer.getvalue()
+
+
+def save_bytes(path: Path, content: bytes) -> None:
+    atomic_write(Path(path), lambda tmp: Path(tmp).write_bytes(content))
+
+
+def save_png(path: Path, image: np.ndarray, scale: int = 1) -> None:
+    save_bytes(path, png_bytes(image, scale))
+
+
+def save_npz(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, images=images, labels=np.asarray(labels, dtype=np.int64))
+
+    atomic_write(Path(path), write)

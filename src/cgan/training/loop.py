@@ -1,0 +1,278 @@
+"""The training loop: epochs of steps over the training images, with checkpoints, quality measurements,
+sample grids and the metrics log, until the epochs, steps or time run out or a stop is asked for.
+
+Batches come from the whole training split held in memory as uint8, indexed by a permutation that
+depends only on (seed, epoch); together with the saved RNG and optimiser state this makes a run that is
+stopped and resumed end with the same weights as one that ran straight through.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ..checkpoint import CHECKPOINT_FORMAT, GENERATOR_FORMAT, load_tensors, module_tensors, save_tensors
+from ..data import resolve_dataset
+from ..errors import CganError, CheckpointError
+from ..generation import generate_images
+from ..images import make_grid, save_png, to_float
+from ..run_folder import QUALITY_COLUMNS, RunFolder
+from .config import EXTENT, RESUMABLE, TrainConfig, default_of, flag
+from .schedule import StopSignal, TimedEvaluations, TrainingClock
+from .step import GANStep
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    epoch: int
+    interrupted: bool
+    wall_s: float
+    images_per_s: float
+    setup_s: float  # from the call to the first step: reading data, building the networks, resuming
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise CganError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise CganError(f"cgan trains and generates on cpu or cuda, not on {name!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CganError("--device cuda was asked for, but PyTorch sees no CUDA GPU here; use --device cpu")
+    return device
+
+
+def epoch_permutation(seed: int, epoch: int, count: int) -> torch.Tensor:
+    """The order of the training images in one epoch: a function of the seed and the epoch alone."""
+    # Mixed in Python integers and folded into the 64 bits a torch seed takes, so any seed works.
+    return torch.randperm(count, generator=torch.Generator().manual_seed((seed * 100_003 + epoch) % 2**63))
+
+
+def fit(config: TrainConfig, resume: bool = False, progress: bool = True) -> TrainResult:
+    """Train (or continue training) the run in `config.out` until `epochs`, `max_steps` or `max_seconds`."""
+    started = time.perf_counter()
+    folder = RunFolder(config.out)
+    if resume:
+        if not folder.config_file.exists():
+            raise CheckpointError(f"cannot resume: {folder.path} has no config.json; is it a cgan run folder?")
+    else:
+        config.validate()  # before anything is written
+        make_folder(folder.path)
+    with folder.lock():
+        config = resumed_config(config, folder) if resume else fresh_config(config, folder)
+        return Training(config, folder, resume, progress, started).run()
+
+
+def make_folder(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise CganError(f"--out {path} is a file, not a folder; choose another --out")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CganError(f"cannot create the run folder {path}: {exc.strerror}") from None
+
+
+def fresh_config(config: TrainConfig, folder: RunFolder) -> TrainConfig:
+    if folder.has_checkpoint():
+        raise CganError(
+            f"{folder.path} already holds a training run; continue it with --resume, or choose another --out"
+        )
+    return config
+
+
+def resumed_config(given: TrainConfig, folder: RunFolder) -> TrainConfig:
+    """The run's own config, with the RESUMABLE options that were given; changing any other is an error."""
+    if not folder.has_checkpoint():
+        raise CheckpointError(f"cannot resume: {folder.path} has no checkpoint yet ({folder.checkpoint_file})")
+    saved = TrainConfig.from_dict(folder.read_config(), str(folder.config_file))
+    fixed = [name for name in saved.to_dict() if name not in (*RESUMABLE, "out")]
+    changed = [
+        name
+        for name in fixed
+        if getattr(given, name) != default_of(name) and getattr(given, name) != getattr(saved, name)
+    ]
+    if changed:
+        allowed = ", ".join(flag(name) for name in RESUMABLE)
+        raise CganError(f"{', '.join(flag(n) for n in changed)} cannot change when resuming; only {allowed} can")
+    for name in RESUMABLE:
+        if name in EXTENT or getattr(given, name) != default_of(name):
+            setattr(saved, name, getattr(given, name))
+    saved.out = str(folder.path)
+    saved.validate()
+    return saved
+
+
+class Training:
+    """One session of a run: its data, its step, its clock and schedules, and the run folder it writes."""
+
+    def __init__(self, config: TrainConfig, folder: RunFolder, resume: bool, progress: bool, started: float):
+        self.config, self.folder, self.progress, self.started = config, folder, progress, started
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        self.device = resolve_device(config.device)
+        self.dataset = resolve_dataset(config.dataset, config.data_dir)
+        images, labels = (torch.from_numpy(a[: config.max_images]) for a in self.dataset.split("train"))
+        if len(images) < config.batch_size:
+            raise CganError(f"{flag('batch_size')} {config.batch_size} is larger than the {len(images)} training images")
+        self.images, self.labels = images.to(self.device), labels.to(self.device)
+        arch = config.arch_config(self.dataset.num_classes, self.dataset.image_shape)
+        self.gan = GANStep(config, arch, self.device)
+        self.best_fd = math.inf  # the lowest fd_evaluator measured so far, held by best.safetensors
+        elapsed = self.restore() if resume else 0.0
+        if not resume:
+            folder.metrics.remove()  # left by a run killed before its first checkpoint
+        folder.write_config(config.to_dict())
+        self.steps_per_epoch = len(images) // config.batch_size  # the last partial batch is dropped
+        self.total_steps = config.epochs * self.steps_per_epoch
+        if config.max_steps is not None:
+            self.total_steps = min(self.total_steps, config.max_steps)
+        self.first_step = self.last_save_step = self.gan.step
+        self.last_eval_step: int | None = None
+        self.clock = TrainingClock(elapsed)
+        self.timed_evaluations = TimedEvaluations(config.eval_every_s, elapsed)
+
+    def restore(self) -> float:
+        """Load the checkpoint; returns the training seconds it had. Rows logged after it are dropped."""
+        tensors, meta = load_tensors(self.folder.checkpoint_file, CHECKPOINT_FORMAT)
+        self.gan.load_state(tensors, meta, self.folder.checkpoint_file)
+        self.folder.metrics.truncate_after(self.gan.step)
+        if self.folder.best_file.exists():
+            _, best = load_tensors(self.folder.best_file, GENERATOR_FORMAT)
+            self.best_fd = float(best.get("fd_evaluator", math.inf))
+        try:
+            return float(meta["elapsed_s"])
+        except (KeyError, TypeError, ValueError):
+            raise CheckpointError(f"{self.folder.checkpoint_file} lacks its training time; it is damaged") from None
+
+    def run(self) -> TrainResult:
+        config, gan = self.config, self.gan
+        setup_s = time.perf_counter() - self.started
+        self.clock = TrainingClock(self.clock.before)  # setup is not training time
+        images_seen = 0
+        bar = tqdm(total=self.total_steps, initial=gan.step, disable=not self.progress, unit="step", dynamic_ncols=True)
+        with self.folder.metrics.appender() as log, StopSignal() as stop:
+            self.log, self.bar = log, bar
+            out_of_time = self.out_of_time()
+            while gan.step < self.total_steps and not (stop.requested or out_of_time):
+                epoch, position = divmod(gan.step, self.steps_per_epoch)
+                order = epoch_permutation(config.seed, epoch, len(self.images)).to(self.device)
+                for batch in range(position, self.steps_per_epoch):
+                    index = order[batch * config.batch_size : (batch + 1) * config.batch_size]
+                    self.train_on(index, epoch)
+                    images_seen += len(index)
+                    out_of_time = self.out_of_time()
+                    if self.timed_evaluations.due(self.clock.seconds()):
+                        self.record_quality()
+                    if gan.step >= self.total_steps or stop.requested or out_of_time:
+                        break
+                self.end_of_session_part(finished=gan.step >= self.total_steps or out_of_time)
+        bar.close()
+        wall = time.perf_counter() - self.started
+        return TrainResult(
+            run_dir=self.folder.path,
+            step=gan.step,
+            epoch=math.ceil(gan.step / self.steps_per_epoch),
+            interrupted=stop.requested,
+            wall_s=wall,
+            images_per_s=images_seen / max(wall, 1e-9),
+            setup_s=setup_s,
+        )
+
+    def out_of_time(self) -> bool:
+        return self.config.max_seconds is not None and self.clock.seconds() >= self.config.max_seconds
+
+    def train_on(self, index: torch.Tensor, epoch: int) -> None:
+        """One step on the training images at `index`; a row of metrics.csv every log_every steps."""
+        config, gan = self.config, self.gan
+        real = to_float(self.images[index]).contiguous(memory_format=gan.memory_format)
+        stats = gan(real, self.labels[index], measure=gan.step % config.log_every == config.log_every - 1)
+        self.bar.update(1)
+        if stats is not None:
+            if not all(math.isfinite(v) for v in stats.values() if v is not None):
+                self.diverged()
+            rate = (gan.step - self.first_step) * config.batch_size / max(self.clock.session_seconds(), 1e-9)
+            row = {"step": gan.step, "epoch": epoch + 1, "images_per_s": round(rate, 1)}
+            row["elapsed_s"] = round(self.clock.seconds(), 3)
+            row.update({k: round(v, 6) for k, v in stats.items() if v is not None})
+            self.log(row)
+            self.bar.set_postfix(epoch=epoch + 1, d=f"{stats['d_loss']:.3f}", img_s=f"{rate:.0f}")
+        if config.checkpoint_every and gan.step - self.last_save_step >= config.checkpoint_every:
+            self.save()
+
+    def end_of_session_part(self, finished: bool) -> None:
+        """At the end of an epoch (or of the session): the sample grid, due measurements, a checkpoint."""
+        config, step = self.config, self.gan.step
+        if step % self.steps_per_epoch == 0:
+            epoch = step // self.steps_per_epoch
+            self.write_sample_grid(epoch)
+            if config.eval_every and epoch % config.eval_every == 0 and self.last_eval_step != step:
+                self.record_quality()
+        measuring = config.eval_every or config.eval_every_s
+        if finished and measuring and step not in (self.first_step, self.last_eval_step):
+            self.record_quality()  # the final state is always measured
+        self.save()
+
+    def diverged(self) -> None:
+        raise CganError(
+            f"training diverged at step {self.gan.step}: a loss is not a finite number; nothing from this "
+            f"step on was saved (the last checkpoint is kept). Try a lower {flag('lr')} or {flag('clip_grad')}"
+        )
+
+    def save(self) -> None:
+        """The checkpoint, the generator alone (so generation works from an unfinished run) and model.json."""
+        if not self.gan.is_finite():
+            self.diverged()
+        tensors, meta = self.gan.state()
+        meta["elapsed_s"] = self.clock.seconds()
+        save_tensors(self.folder.checkpoint_file, tensors, CHECKPOINT_FORMAT, meta)
+        self.write_generator(self.folder.generator_file, {"step": self.gan.step})
+        self.folder.write_model(self.dataset.name, list(self.dataset.classes), self.gan.arch, self.gan.step)
+        self.last_save_step = self.gan.step
+
+    def write_generator(self, path: Path, meta: dict) -> None:
+        """The sampling generator's weights alone, in the format load_generator reads."""
+        save_tensors(path, module_tensors("generator", self.gan.sampler), GENERATOR_FORMAT, meta)
+
+    def record_quality(self) -> None:
+        """Measure quality into metrics.csv and best.safetensors; its own time is not training time."""
+        from ..evaluation import quality_metrics  # only runs with an evaluation interval need it
+
+        elapsed = self.clock.seconds()
+        with self.clock.pause():
+            config, step = self.config, self.gan.step
+            metrics = quality_metrics(
+                self.gan.sampler, self.dataset, self.gan.arch.latent_dim, config.eval_per_class, config.seed
+            )
+            quality = {key: round(metrics[key], 6) for key in QUALITY_COLUMNS}
+            self.keep_if_best(quality)
+            epoch = math.ceil(step / self.steps_per_epoch)
+            self.log({"step": step, "epoch": epoch, "elapsed_s": round(elapsed, 3), **quality})
+            self.bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in quality.items()))
+            self.last_eval_step = step
+
+    def keep_if_best(self, quality: dict[str, float]) -> bool:
+        """Write the sampling generator to best.safetensors when its fd_evaluator is the lowest yet."""
+        if not quality["fd_evaluator"] < self.best_fd:
+            return False
+        self.best_fd = quality["fd_evaluator"]
+        self.write_generator(self.folder.best_file, {"step": self.gan.step, **quality})
+        return True
+
+    def write_sample_grid(self, epoch: int) -> None:
+        """One row per class, the same noise every epoch, so the grids show how training moved."""
+        per_class, arch = self.config.samples_per_class, self.gan.arch
+        fixed = torch.Generator().manual_seed(self.config.seed + 1)
+        z = torch.randn(per_class * arch.num_classes, arch.latent_dim, generator=fixed)
+        labels = torch.arange(arch.num_classes).repeat_interleave(per_class)
+        images = generate_images(self.gan.sampler, z, labels)
+        save_png(self.folder.sample_file(epoch), make_grid(images, per_class), scale=2)

@@ -1,0 +1,78 @@
+"""The training loop's small collaborators: a clock of training time, the schedule of quality
+measurements by training time, and the stop signal (Ctrl-C, SIGTERM)."""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class TrainingClock:
+    """Seconds of training in all: those of earlier sessions plus this one's, without the pauses."""
+
+    def __init__(self, before: float = 0.0):
+        self.before = before
+        self.started = time.perf_counter()
+        self.paused = 0.0
+
+    def seconds(self) -> float:
+        return self.before + time.perf_counter() - self.started - self.paused
+
+    def session_seconds(self) -> float:
+        return time.perf_counter() - self.started - self.paused
+
+    @contextmanager
+    def pause(self) -> Iterator[None]:
+        """Time spent inside (measuring quality) is not training time."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.paused += time.perf_counter() - start
+
+
+class TimedEvaluations:
+    """Due every `interval` seconds of training time (None: never), on multiples of the interval."""
+
+    def __init__(self, interval: float | None, seconds: float):
+        self.interval = interval
+        self.next = self.following(seconds) if interval else math.inf
+
+    def following(self, seconds: float) -> float:
+        return (seconds // self.interval + 1) * self.interval
+
+    def due(self, seconds: float) -> bool:
+        if seconds < self.next:
+            return False
+        self.next = self.following(seconds)
+        return True
+
+
+class StopSignal:
+    """Turns the first Ctrl-C or SIGTERM (what schedulers and containers send first) into a request to stop
+    after the current step; a second Ctrl-C interrupts at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.requested = False
+        self.previous: dict = {}
+
+    def __enter__(self) -> StopSignal:
+        try:
+            self.previous = {sig: signal.signal(sig, self.handle) for sig in self.SIGNALS}
+        except ValueError:  # not the main thread: leave signals alone
+            self.previous = {}
+        return self
+
+    def handle(self, signum, frame) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,46 @@
+"""Numbers and durations typed by a user ("5m", "128"), parsed with one clear error each; argparse and the
+training config's field metadata use these as types."""
+
+from __future__ import annotations
+
+import argparse
+
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def duration(text: str) -> float:
+    """Seconds from '90', '90s', '5m' or '1.5h'."""
+    number, unit = (text[:-1], text[-1]) if text[-1:] in DURATION_UNITS else (text, "s")
+    try:
+        seconds = float(number) * DURATION_UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a duration such as 90s, 5m or 1.5h, got {text!r}"
+        ) from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return seconds
+
+
+def float_or_off(text: str) -> float | None:
+    """A float, where 0 means the feature is off (None)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    return value or None
+
+
+def text_or_off(text: str) -> str | None:
+    """A text, where "none" means the feature is off (None)."""
+    return None if text.lower() == "none" else text
