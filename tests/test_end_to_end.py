@@ -3,11 +3,13 @@
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from cgan.cli import main
 
 
+@pytest.mark.slow
 def test_train_resume_generate_evaluate(shared_data, tmp_path, capsys):
     run = tmp_path / "mnist"
     data_dir = str(shared_data / "mnist")

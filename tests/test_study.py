@@ -50,6 +50,7 @@ def run_cli(shared_data, out, variants):
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_study_trains_each_variant_for_the_budget_and_reports(shared_data, tmp_path, capsys):
     out = tmp_path / "study"
     assert run_cli(shared_data, out, "hinge,wgan-gp+n_critic=2") == 0

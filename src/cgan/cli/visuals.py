@@ -44,6 +44,15 @@ def output_path(text: str, suffixes: tuple[str, ...]) -> Path:
 
 
 def add_parsers(commands) -> None:
+    add_interpolate_parser(commands)
+    add_latent_grid_parser(commands)
+    add_plot_parser(commands)
+    add_evolution_parser(commands)
+    add_compare_real_parser(commands)
+    add_report_parser(commands)
+
+
+def add_interpolate_parser(commands) -> None:
     p = commands.add_parser(
         "interpolate",
         help="morph one class into another (fixed noise) or walk within one class (noise to noise)",
@@ -70,6 +79,8 @@ def add_parsers(commands) -> None:
     )
     p.set_defaults(handler=run_interpolate)
 
+
+def add_latent_grid_parser(commands) -> None:
     p = commands.add_parser("latent-grid", help="a 2-D walk through noise space for one class")
     add_source_arguments(p)
     p.add_argument("--label", required=True, metavar="CLASS", help="class index or name, e.g. 5 or sneaker")
@@ -78,6 +89,8 @@ def add_parsers(commands) -> None:
     p.add_argument("--scale", type=positive_int, default=3, help="enlarge this many times (default: 3)")
     p.set_defaults(handler=run_latent_grid)
 
+
+def add_plot_parser(commands) -> None:
     p = commands.add_parser(
         "plot", help="training curves of a run: losses, D(x) and D(G(z)), gradient norms, quality metrics"
     )
@@ -85,6 +98,8 @@ def add_parsers(commands) -> None:
     p.add_argument("--out", help="the .png to write (default: RUN/training_curves.png)")
     p.set_defaults(handler=run_plot)
 
+
+def add_evolution_parser(commands) -> None:
     p = commands.add_parser("evolution", help="a run's per-epoch sample grids as one looping GIF")
     add_source_arguments(
         p, seed_help="accepted like every visual command's; the grids were drawn in training"
@@ -105,6 +120,8 @@ def add_parsers(commands) -> None:
     )
     p.set_defaults(handler=run_evolution)
 
+
+def add_compare_real_parser(commands) -> None:
     p = commands.add_parser("compare-real", help="real test images beside generated ones, one row per class")
     add_source_arguments(p, seed_help="chooses the real images and the noise (default: 0)")
     p.add_argument("--count", type=positive_int, default=8, help="images of each kind per class (default: 8)")
@@ -113,6 +130,8 @@ def add_parsers(commands) -> None:
     p.add_argument("--data-dir", help="folder with the four IDX files (default: search the usual places)")
     p.set_defaults(handler=run_compare_real)
 
+
+def add_report_parser(commands) -> None:
     p = commands.add_parser("report", help="one self-contained report.html with all of the pictures above")
     add_source_arguments(p)
     p.add_argument(

@@ -36,7 +36,7 @@ EXTENT = ("epochs", "max_steps", "max_seconds")
 
 
 def option(default: Any, help: str, **cli: Any) -> Any:
-    """A config field and how the command line spells it. cli keys: flag (default: --field-name), parse
+    """A config field and how the command line spells it. cli keys: flag (default: the field name, dashed), parse
     (argparse type), choices, metavar, const (the value of the flag given alone), unset (what a default of
     None means, for --help)."""
     return field(default=default, metadata={"help": help, **cli})
