@@ -19,7 +19,7 @@ from .errors import CganError
 ARCHS = ("dcgan", "mlp")
 G_CONDITIONINGS = ("concat", "cbn")
 D_CONDITIONINGS = ("concat", "projection", "acgan")
-# (g_width, d_width) per architecture. dcgan: measured on 2 CPU cores, 32/32 trains 2.7x faster than 64/64.
+# (g_width, d_width) per architecture; why dcgan's are 32/32: docs/speed.md.
 DEFAULT_WIDTHS = {"dcgan": (32, 32), "mlp": (256, 512)}
 
 

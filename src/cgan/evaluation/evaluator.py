@@ -44,8 +44,8 @@ def _conv(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> list[nn.Modu
 class Evaluator(nn.Module):
     """conv5x5/2 - conv - conv - pool - conv - pool - fc(128 features) - fc(classes), with BN and dropout.
 
-    The strided first convolution keeps the work at 14x14 from the start: on a CPU core this trains
-    about twice as fast as two full-resolution convolutions, for the same accuracy on 28x28 digits.
+    The strided first convolution keeps the work at 14x14 from the start: cheaper to train than two
+    full-resolution convolutions, for the same accuracy on 28x28 digits (docs/speed.md).
     """
 
     def __init__(self, num_classes: int = 10, width: int = 32, feature_dim: int = 128):

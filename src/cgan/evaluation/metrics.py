@@ -16,7 +16,7 @@ PR_CHUNK = 1000  # rows of the pairwise-distance matrix held at once: 1000 x 100
 
 
 # The linear algebra runs in torch, not numpy: numpy's threaded BLAS slows down a hundredfold on a
-# shared CPU (measured: 0.24 s instead of 1 ms for one 128x128 eigh), torch follows set_num_threads.
+# shared CPU (docs/speed.md), while torch follows set_num_threads.
 
 
 def gaussian_stats(features: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -53,7 +53,7 @@ def _neighbour_radii(points: torch.Tensor, k: int) -> torch.Tensor:
     """Squared distance from each point to its k-th nearest other point, computed in row chunks."""
     radii = []
     for chunk in points.split(PR_CHUNK):
-        # k + 1: the point itself is among its nearest, at distance 0. (topk is 10x faster than kthvalue.)
+        # k + 1: the point itself is among its nearest, at distance 0. (topk: faster than kthvalue.)
         radii.append(_squared_distances(chunk, points).topk(k + 1, dim=1, largest=False).values[:, -1])
     return torch.cat(radii)
 
