@@ -94,6 +94,7 @@ def page(browser, demo_url):
     page.route("**/*", only_the_server)
     page.goto(f"{demo_url}/")
     page.wait_for_selector("body[data-ready=true]")
+    assert page.locator("#status").is_hidden()
     yield page
     context.close()
     assert offsite == []
@@ -158,6 +159,15 @@ def test_a_bad_entry_shows_a_message_and_fixing_it_draws(page):
     assert error.text_content() == 'Count: must be a whole number 1-64, got "65"'
     draw(page, 1, 9, 4)
     assert error.is_hidden()
+
+
+@needs_chromium
+def test_opened_as_a_file_the_page_says_to_serve_it(browser, demo):
+    page = browser.new_page()
+    page.goto((demo.folder / "index.html").as_uri())
+    assert "python -m http.server" in page.locator("#status").inner_text()
+    assert page.locator("#status").is_visible()
+    page.close()
 
 
 def test_the_folder_holds_the_page_the_model_and_onnx_runtime_web(demo):

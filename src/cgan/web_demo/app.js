@@ -90,10 +90,10 @@ async function start() {
     demo = await (await fetch("demo.json")).json();
     session = await ort.InferenceSession.create("generator.onnx", {executionProviders: ["wasm"]});
   } catch (error) {
-    showError(`The model did not load (${error.message}). Serve this folder over HTTP, for example with ` +
-      "python -m http.server: browsers do not let a page opened as a file load it.");
+    showError(`The model did not load: ${error.message}`);
     return;
   }
+  $("status").hidden = true;
   document.title = `cgan: ${demo.dataset} in your browser`;
   $("title").textContent = `cgan: ${demo.dataset}`;
   demo.classes.forEach((name, index) => $("label").add(new Option(name, index)));
