@@ -119,7 +119,8 @@ def test_clip_grad_records_the_norm_before_clipping(tiny_config, tmp_path):
     assert max(norms) > 1e-3
 
 
-def test_ctrl_c_stops_cleanly_with_a_checkpoint(shared_data, tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_stops_cleanly_with_a_checkpoint(shared_data, tmp_path, stop):
     run = tmp_path / "run"
     command = [
         sys.executable,
@@ -149,7 +150,7 @@ def test_ctrl_c_stops_cleanly_with_a_checkpoint(shared_data, tmp_path):
     while not (run / "metrics.csv").exists() or (run / "metrics.csv").stat().st_size < 500:
         assert time.monotonic() < deadline and process.poll() is None, process.communicate()
         time.sleep(0.1)
-    os.kill(process.pid, signal.SIGINT)
+    os.kill(process.pid, stop)  # schedulers and containers send SIGTERM first: it saves like Ctrl-C
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "cgan train --resume" in out

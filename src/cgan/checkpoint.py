@@ -29,9 +29,10 @@ def atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes files private; give the usual permissions
     try:
         write(tmp)
+        # mkstemp makes files private, and some writers (safetensors) recreate the file: the usual permissions.
+        os.chmod(tmp, 0o666 & ~current_umask())
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
