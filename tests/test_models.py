@@ -225,3 +225,27 @@ def test_bundled_mnist_generator_still_loads_and_generates():
     images = generator.generate([3, 8], seed=0)
     assert images.shape == (2, 28, 28) and images.dtype == np.uint8
     assert images.min() < 64 and images.max() > 192, "a trained MNIST digit has dark background, bright ink"
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (1, 32, 32), (3, 32, 32), (3, 64, 64)])
+@pytest.mark.parametrize("cond_g, cond_d", [("concat", "projection"), ("cbn", "acgan"), ("concat", "concat")])
+def test_dcgan_draws_and_judges_every_size_and_channel_count(shape, cond_g, cond_d):
+    cfg = ArchConfig(image_shape=shape, cond_g=cond_g, cond_d=cond_d, latent_dim=8, g_width=4, d_width=4)
+    images = build_generator(cfg)(torch.randn(3, 8), torch.tensor([0, 5, 9]))
+    assert images.shape == (3, *shape) and images.abs().max() <= 1
+    logits, classes = build_discriminator(cfg)(images, torch.tensor([0, 5, 9]))
+    assert logits.shape == (3,) and (classes is None) == (cond_d != "acgan")
+
+
+@pytest.mark.parametrize("shape, message", [((1, 48, 48), "28x28, 32x32, 64x64"), ((2, 28, 28), r"1 \(grayscale\) or 3")])
+def test_sizes_and_channels_dcgan_cannot_draw_are_refused(shape, message):
+    with pytest.raises(CganError, match=message):
+        ArchConfig(image_shape=shape)
+
+
+def test_28x28_layers_keep_their_names():
+    """The bundled generators' weight files name the layers by size; a 64x64 generator adds a stage."""
+    names = set(build_generator(ArchConfig()).state_dict())
+    assert {"label_map_7.weight", "label_map_14.weight", "up_14.0.weight", "up_28.0.weight"} <= names
+    names_64 = set(build_generator(ArchConfig(image_shape=(3, 64, 64))).state_dict())
+    assert {"label_map_8.weight", "label_map_32.weight", "up_64.0.weight"} <= names_64
