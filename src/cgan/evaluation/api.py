@@ -124,7 +124,7 @@ def evaluate_images(
 ) -> dict:
     """Every metric (see the module docstring) of uint8 images (N, 28, 28) with labels (N,)."""
     dataset = resolve_dataset(dataset, data_dir)
-    images, labels = check_samples(images, labels, dataset.spec)
+    images, labels = check_samples(images, labels, dataset)
     options = EvaluationOptions(check_seed(seed), cas, inception, evaluator)
     return measure(images, labels, dataset, options)
 
@@ -244,7 +244,7 @@ def evaluate_source(
         return {"source": "real train", **result}
     if generator is None:
         path = Path(source)
-        images, labels = read_npz(path) if path.suffix.lower() == ".npz" else read_png_folder(path, target.name)
+        images, labels = read_npz(path) if path.suffix.lower() == ".npz" else read_png_folder(path, target)
         result = evaluate_images(images, labels, target, seed, cas, evaluator, inception=inception)
         counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=target.num_classes).tolist()
         output = {"source": f"{path} ({len(images)} images)", **result}

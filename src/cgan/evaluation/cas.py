@@ -19,15 +19,15 @@ CAS_EPOCHS = 4
 CAS_BATCH = 64
 
 
-def _cas_net(num_classes: int) -> nn.Module:
+def _cas_net(num_classes: int, channels: int) -> nn.Module:
     """A LeNet-sized classifier: CAS needs a fixed, fast recipe, not the best accuracy."""
     return nn.Sequential(
-        nn.Conv2d(1, 16, 5),
+        nn.Conv2d(channels, 16, 5),
         nn.ReLU(),
-        nn.MaxPool2d(2),  # 12x12
+        nn.MaxPool2d(2),  # 12x12 for 28x28 images
         nn.Conv2d(16, 32, 5),
         nn.ReLU(),
-        nn.MaxPool2d(2),  # 4x4
+        nn.AdaptiveMaxPool2d(4),  # 4x4 (at 28x28 the same as a 2x2 max pool)
         nn.Flatten(),
         nn.Linear(32 * 16, 64),
         nn.ReLU(),
@@ -40,7 +40,7 @@ def train_and_test_classifier(images: np.ndarray, labels: np.ndarray, dataset: D
     images, labels = torch.from_numpy(images), torch.from_numpy(labels)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = _cas_net(dataset.num_classes)
+        net = _cas_net(dataset.num_classes, dataset.image_shape[0])
     order = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
     net.train()

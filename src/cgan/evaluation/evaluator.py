@@ -28,6 +28,10 @@ from ..images import to_float
 EVALUATOR_FORMAT = "cgan-evaluator"
 # Epochs of `cgan train-evaluator`: enough for 99.3% / 92% test accuracy (evaluators/README.md).
 DEFAULT_EPOCHS = {"mnist": 6, "fashion-mnist": 10}
+OTHER_DATASETS_EPOCHS = 10
+# Datasets whose classes look the same mirrored (clothes, photos), so the evaluator learns from flips too;
+# digits and letters do not.
+MIRRORED = ("fashion-mnist", "cifar10")
 
 
 # --- the evaluator network --------------------------------------------------------------------
@@ -41,23 +45,37 @@ def _conv(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> list[nn.Modu
     ]
 
 
+class PoolTo(nn.Module):
+    """A 2x2 max pool, then an adaptive one down to size x size where larger images leave more (none at
+    28x28). One module, so the shipped weights keep their layer numbers."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(x, 2)
+        return x if x.shape[-1] == self.size else F.adaptive_max_pool2d(x, self.size)
+
+
 class Evaluator(nn.Module):
-    """conv5x5/2 - conv - conv - pool - conv - pool - fc(128 features) - fc(classes), with BN and dropout.
+    """conv5x5/2 - conv - conv - pool - conv - pool - fc(128 features) - fc(classes), with BN and dropout;
+    any image size from 28x28 up, 1 or 3 channels.
 
     The strided first convolution keeps the work at 14x14 from the start: cheaper to train than two
     full-resolution convolutions, for the same accuracy on 28x28 digits (docs/speed.md).
     """
 
-    def __init__(self, num_classes: int = 10, width: int = 32, feature_dim: int = 128):
+    def __init__(self, num_classes: int = 10, width: int = 32, feature_dim: int = 128, channels: int = 1):
         super().__init__()
-        self.config = {"num_classes": num_classes, "width": width, "feature_dim": feature_dim}
+        self.config = {"num_classes": num_classes, "width": width, "feature_dim": feature_dim, "channels": channels}
         self.body = nn.Sequential(
-            *_conv(1, width, kernel=5, stride=2),  # 14x14
+            *_conv(channels, width, kernel=5, stride=2),  # 14x14 for 28x28 images
             *_conv(width, 2 * width),
             *_conv(2 * width, 2 * width),
             nn.MaxPool2d(2),  # 7x7
             *_conv(2 * width, 4 * width),
-            nn.MaxPool2d(2),  # 3x3
+            PoolTo(3),  # 3x3
             nn.Flatten(),
             nn.Linear(4 * width * 9, feature_dim, bias=False),
             nn.BatchNorm1d(feature_dim),
@@ -94,9 +112,9 @@ def embed(
 
 
 def _shifted(batch: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
-    """Each uint8 image (B, H, W) moved by its own random offset of up to max_shift pixels, zero-filled."""
-    count, height, width = batch.shape
-    padded = F.pad(batch, (max_shift,) * 4)
+    """Each uint8 image (B, H, W[, C]) moved by its own random offset of up to max_shift pixels, zero-filled."""
+    count, height, width = batch.shape[:3]
+    padded = F.pad(batch, (0, 0) * (batch.dim() - 3) + (max_shift,) * 4)
     dy, dx = torch.randint(0, 2 * max_shift + 1, (2, count, 1), generator=generator)
     rows = (dy + torch.arange(height))[:, :, None]
     cols = (dx + torch.arange(width))[:, None, :]
@@ -107,7 +125,7 @@ def _augment(batch: torch.Tensor, flips: bool, generator: torch.Generator) -> to
     batch = _shifted(batch, 2, generator)
     if flips:
         flip = torch.rand(len(batch), generator=generator) < 0.5
-        batch = torch.where(flip[:, None, None], batch.flip(-1), batch)
+        batch = torch.where(flip.view(-1, *[1] * (batch.dim() - 1)), batch.flip(2), batch)
     return batch
 
 
@@ -140,7 +158,7 @@ def train_evaluator(
     `max_images` trains on the first N training images only (for tests).
     """
     dataset = resolve_dataset(dataset, data_dir)
-    epochs = DEFAULT_EPOCHS[dataset.name] if epochs is None else int(epochs)
+    epochs = DEFAULT_EPOCHS.get(dataset.name, OTHER_DATASETS_EPOCHS) if epochs is None else int(epochs)
     if epochs < 1:
         raise CganError(f"epochs must be at least 1, got {epochs}")
     started = time.perf_counter()
@@ -167,13 +185,14 @@ def train_evaluator(
 def fit_evaluator(
     dataset: Dataset, epochs: int, seed: int, batch_size: int, max_images: int | None, progress: bool
 ) -> Evaluator:
-    """Augmentation: random shifts of up to 2 pixels; for Fashion-MNIST also horizontal flips (clothes are
-    left-right symmetric, digits are not). Adam with a one-cycle learning rate."""
+    """Augmentation: random shifts of up to 2 pixels, and horizontal flips for MIRRORED datasets. Adam with
+    a one-cycle learning rate."""
     images, labels = (torch.from_numpy(array[:max_images]) for array in dataset.split("train"))
     started = time.perf_counter()
     with torch.random.fork_rng(devices=[]):  # leave the caller's random state untouched
         torch.manual_seed(seed)
-        net = Evaluator(dataset.num_classes).to(memory_format=torch.channels_last)
+        net = Evaluator(dataset.num_classes, channels=dataset.image_shape[0])
+        net = net.to(memory_format=torch.channels_last)
     order = torch.Generator().manual_seed(seed)
     steps_per_epoch = math.ceil(len(images) / batch_size)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
@@ -183,7 +202,7 @@ def fit_evaluator(
     for epoch in range(1, epochs + 1):
         net.train()
         for batch in torch.randperm(len(images), generator=order).split(batch_size):
-            x = to_float(_augment(images[batch], dataset.name == "fashion-mnist", order))
+            x = to_float(_augment(images[batch], dataset.name in MIRRORED, order))
             loss = F.cross_entropy(net(x.contiguous(memory_format=torch.channels_last)), labels[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

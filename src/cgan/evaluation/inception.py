@@ -23,7 +23,7 @@ def inception_fid(images: np.ndarray, real_images: np.ndarray) -> float:
     """Inception FID via the optional torch-fidelity package; a CganError when it cannot run here."""
     fidelity = torch_fidelity()
 
-    class Gray(torch.utils.data.Dataset):  # torch-fidelity reads uint8 (3, H, W) tensors
+    class Pixels(torch.utils.data.Dataset):  # torch-fidelity reads uint8 (3, H, W) tensors
         def __init__(self, pixels):
             self.pixels = torch.from_numpy(pixels)
 
@@ -31,12 +31,13 @@ def inception_fid(images: np.ndarray, real_images: np.ndarray) -> float:
             return len(self.pixels)
 
         def __getitem__(self, i):
-            return self.pixels[i].expand(3, -1, -1)
+            image = self.pixels[i]
+            return image.expand(3, -1, -1) if image.dim() == 2 else image.permute(2, 0, 1)
 
     try:
         result = fidelity.calculate_metrics(
-            input1=Gray(images),
-            input2=Gray(real_images),
+            input1=Pixels(images),
+            input2=Pixels(real_images),
             fid=True,
             verbose=False,
             cuda=torch.cuda.is_available(),

@@ -9,19 +9,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data import DatasetSpec, get_spec
+from ..data import Dataset, DatasetSpec, resolve_dataset
 from ..errors import CganError
 
-IMAGE_SIZE = 28
+
+def pixel_shape(dataset: Dataset | DatasetSpec) -> tuple[int, ...]:
+    """The shape of one uint8 image of the dataset: (H, W) for grayscale, (H, W, C) for colour."""
+    channels, height, width = dataset.image_shape
+    return (height, width) if channels == 1 else (height, width, channels)
 
 
-def check_samples(images, labels, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 images (N, 28, 28) and int64 labels (N,) in range, or a CganError naming the problem."""
+def check_samples(images, labels, dataset: Dataset | DatasetSpec) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images (N, H, W[, C]) and int64 labels (N,) in range, or a CganError naming the problem."""
     images = images.numpy() if torch.is_tensor(images) else np.asarray(images)
     labels = labels.numpy() if torch.is_tensor(labels) else np.asarray(labels)
-    if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
-        hint = " (drop the channel axis: images[:, 0])" if images.ndim == 4 and images.shape[1] == 1 else ""
-        raise CganError(f"images must have shape (N, 28, 28), got {images.shape}{hint}")
+    expected = pixel_shape(dataset)
+    if images.shape[1:] != expected:
+        hint = " (drop the channel axis: images[:, 0])" if images.shape[1:] == (1, *expected) else ""
+        shown = ", ".join(map(str, expected))
+        raise CganError(f"images must have shape (N, {shown}), got {images.shape}{hint}")
     if len(images) == 0:
         raise CganError("no images to evaluate")
     if images.dtype != np.uint8:
@@ -42,10 +48,10 @@ def check_samples(images, labels, spec: DatasetSpec) -> tuple[np.ndarray, np.nda
         raise CganError(f"{len(images)} images but {len(labels)} labels; there must be one label per image")
     if not np.issubdtype(labels.dtype, np.integer):
         raise CganError(f"labels must be integers (class indices), got {labels.dtype}")
-    if labels.min() < 0 or labels.max() >= spec.num_classes:
+    if labels.min() < 0 or labels.max() >= dataset.num_classes:
         raise CganError(
-            f"labels range from {labels.min()} to {labels.max()}, but {spec.name} has classes "
-            f"0-{spec.num_classes - 1}"
+            f"labels range from {labels.min()} to {labels.max()}, but {dataset.name} has classes "
+            f"0-{dataset.num_classes - 1}"
         )
     return images, labels.astype(np.int64)
 
@@ -83,7 +89,7 @@ def read_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         raise CganError(f"{path} is not a readable .npz of plain arrays ({exc})") from None
 
 
-def _png_label(path: Path, folder: Path, spec: DatasetSpec) -> int:
+def _png_label(path: Path, folder: Path, spec: Dataset) -> int:
     """The class of a PNG: its subfolder's name, or the part of its name after the last "_"."""
     name = path.parent.name if path.parent != folder else path.stem.rpartition("_")[2]
     try:
@@ -95,28 +101,29 @@ def _png_label(path: Path, folder: Path, spec: DatasetSpec) -> int:
         ) from None
 
 
-def _png_pixels(path: Path) -> np.ndarray:
+def _png_pixels(path: Path, dataset: Dataset) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
+    channels, size, _ = dataset.image_shape
     try:
         with Image.open(path) as picture:
-            pixels = np.asarray(picture.convert("L"))
+            pixels = np.asarray(picture.convert("L" if channels == 1 else "RGB"))
     except (OSError, UnidentifiedImageError) as exc:
         raise CganError(f"{path} is not a readable PNG ({exc})") from None
-    height, width = pixels.shape
+    height, width = pixels.shape[:2]
     # `cgan generate --scale S` enlarges by pixel repetition; every S-th pixel undoes it exactly.
-    scale = height // IMAGE_SIZE
-    if height != width or scale < 1 or height % IMAGE_SIZE:
-        raise CganError(f"{path} is {width}x{height}; expected 28x28 (or a whole multiple of it)")
+    scale = height // size
+    if height != width or scale < 1 or height % size:
+        raise CganError(f"{path} is {width}x{height}; expected {size}x{size} (or a whole multiple of it)")
     return pixels[::scale, ::scale]
 
 
-def read_png_folder(folder: str | os.PathLike, dataset: str) -> tuple[np.ndarray, np.ndarray]:
+def read_png_folder(folder: str | os.PathLike, dataset: str | Dataset) -> tuple[np.ndarray, np.ndarray]:
     """Images and labels from PNGs named `<anything>_<class>.png`, or in subfolders named by class."""
     folder = Path(folder)
-    spec = get_spec(dataset)
+    dataset = resolve_dataset(dataset)
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() == ".png" and p.is_file())
     if not paths:
         raise CganError(f"{folder} holds no .png files")
-    labels = np.array([_png_label(p, folder, spec) for p in paths], dtype=np.int64)
-    return np.stack([_png_pixels(p) for p in paths]), labels
+    labels = np.array([_png_label(p, folder, dataset) for p in paths], dtype=np.int64)
+    return np.stack([_png_pixels(p, dataset) for p in paths]), labels
