@@ -30,6 +30,12 @@ def to_float(pixels: np.ndarray | torch.Tensor) -> torch.Tensor:
     return channels_first.float().div_(127.5).sub_(1.0)
 
 
+def pixel_shape(image_shape: tuple[int, int, int]) -> tuple[int, ...]:
+    """The numpy shape of one uint8 image for a network's (C, H, W): (H, W) for grayscale, (H, W, C) else."""
+    channels, height, width = image_shape
+    return (height, width) if channels == 1 else (height, width, channels)
+
+
 def make_grid(images: np.ndarray, columns: int, padding: int = 2) -> np.ndarray:
     """Tile uint8 images (N, H, W[, C]) row by row into one image with `padding` black pixels between."""
     count, height, width = images.shape[:3]

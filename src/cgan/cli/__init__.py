@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from ..errors import CganError
-from . import data, evaluate, export, generate, serve, study, train, visuals
+from . import data, evaluate, export, generate, serve, study, synth, train, visuals
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_parsers(commands)
     study.add_parser(commands)
     export.add_parser(commands)
+    synth.add_parser(commands)
     visuals.add_parsers(commands)
     serve.add_parser(commands)
     return parser

@@ -11,19 +11,14 @@ import torch
 
 from ..data import Dataset, DatasetSpec, resolve_dataset
 from ..errors import CganError
-
-
-def pixel_shape(dataset: Dataset | DatasetSpec) -> tuple[int, ...]:
-    """The shape of one uint8 image of the dataset: (H, W) for grayscale, (H, W, C) for colour."""
-    channels, height, width = dataset.image_shape
-    return (height, width) if channels == 1 else (height, width, channels)
+from ..images import pixel_shape
 
 
 def check_samples(images, labels, dataset: Dataset | DatasetSpec) -> tuple[np.ndarray, np.ndarray]:
     """uint8 images (N, H, W[, C]) and int64 labels (N,) in range, or a CganError naming the problem."""
     images = images.numpy() if torch.is_tensor(images) else np.asarray(images)
     labels = labels.numpy() if torch.is_tensor(labels) else np.asarray(labels)
-    expected = pixel_shape(dataset)
+    expected = pixel_shape(dataset.image_shape)
     if images.shape[1:] != expected:
         hint = " (drop the channel axis: images[:, 0])" if images.shape[1:] == (1, *expected) else ""
         shown = ", ".join(map(str, expected))
