@@ -28,7 +28,7 @@ from .checkpoint import atomic_write, read_json, write_json
 from .errors import CganError
 from .run_folder import QUALITY_COLUMNS, RunFolder
 from .training import TrainConfig, fit
-from .training.config import train_arguments
+from .training.config import config_field, train_arguments
 from .training.schedule import StopSignal
 
 # Named recipes. Each one changes what its name says and nothing else, so recipes compose.
@@ -59,27 +59,38 @@ STUDY_OWNED = ("dataset", "data_dir", "out", "seed", "max_seconds", "eval_every_
 def parse_setting(text: str) -> tuple[str, object]:
     """'lr=6e-4' -> ('lr', 0.0006), typed by the TrainConfig field of that name."""
     name, _, raw = text.partition("=")
-    name = name.strip().replace("-", "_")
-    types = {f.name: f.type for f in fields(TrainConfig)}
-    if name not in types:
-        raise CganError(f"unknown option {name!r} in {text!r}; options are {', '.join(types)}")
+    name = option_name(name, text)
     if name in STUDY_OWNED:
         raise CganError(f"{name} is set by the study for all variants alike; it cannot differ between them")
-    kind, raw = str(types[name]), raw.strip()
+    return name, typed_value(name, raw.strip(), text)
+
+
+def option_name(name: str, text: str) -> str:
+    """The TrainConfig field `name` ('max-images' or 'max_images') as written in `text`."""
+    name = name.strip().replace("-", "_")
+    names = [f.name for f in fields(TrainConfig)]
+    if name not in names:
+        raise CganError(f"unknown option {name!r} in {text!r}; options are {', '.join(names)}")
+    return name
+
+
+def typed_value(name: str, raw: str, text: str) -> object:
+    """`raw` as a value of the TrainConfig field `name`; 'none' is None where the field may be None."""
+    kind = str(config_field(name).type)
     try:
         if raw.lower() == "none" and "None" in kind:
-            return name, None
+            return None
         if kind.startswith("bool"):
             if raw.lower() not in ("true", "false"):
                 raise ValueError
-            return name, raw.lower() == "true"
+            return raw.lower() == "true"
         if kind.startswith("int"):
-            return name, int(raw)
+            return int(raw)
         if kind.startswith("float"):
-            return name, float(raw)
+            return float(raw)
     except ValueError:
         raise CganError(f"{text!r}: {raw!r} is not a valid {kind.split(' ')[0]}") from None
-    return name, raw
+    return raw
 
 
 def variant_options(variant: str) -> dict:

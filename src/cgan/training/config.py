@@ -237,7 +237,7 @@ def train_arguments(values: dict) -> list[str]:
             continue
         value = values[f.name]
         if isinstance(value, bool):
-            arguments.append(flag(f.name) if value else "--no-" + flag(f.name)[2:])
+            arguments.append(f"--{'' if value else 'no-'}{flag(f.name)[2:]}")  # argparse's BooleanOptionalAction
         else:
             arguments += [flag(f.name), OFF_WORDS[f.metadata["parse"]] if value is None else str(value)]
     return arguments
