@@ -61,8 +61,8 @@ def test_a_bad_space_is_one_line_before_anything_trains(tmp_path, capsys, space,
 
 
 @pytest.mark.parametrize("url", ["postgresql+psycopg://nobody@127.0.0.1:1/none", "nosuchdb://x"])
-def test_a_storage_that_cannot_be_opened_is_one_line(tmp_path, capsys, url):
-    assert main(["tune", "--out", str(tmp_path / "t"), "--storage", url]) == 2
+def test_a_storage_that_cannot_be_opened_is_one_line(shared_data, tmp_path, capsys, url):
+    assert main(["tune", "--data-dir", str(shared_data / "mnist"), "--out", str(tmp_path / "t"), "--storage", url]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"cgan: error: cannot open the study storage {url}: ") and err.count("\n") == 1
 
@@ -138,6 +138,17 @@ def test_a_trial_that_falls_behind_is_pruned_and_stops_training(shared_data, tmp
     assert pruned.intermediate_values.keys() == {0, 1} and pruned.user_attrs["measurements"] == 2
     assert pruned.user_attrs["training_s"] < 3.0
     assert "| 1 | pruned |" in (out / "tune.md").read_text() and "trial 1: pruned" in capsys.readouterr().out
+
+
+def test_a_diverging_trial_fails_alone_and_the_search_goes_on(shared_data, tmp_path, capsys):
+    out = tmp_path / "tune"
+    argv = ["--trials", "1", "--space", "lr=1e5:1e6:log"]
+    assert tune(shared_data, out, *argv, fixed=[*TINY, "log_every=1"]) == 0
+    [trial] = load(out).get_trials()
+    assert trial.state.name == "FAIL" and "training diverged" in trial.user_attrs["error"]
+    assert "| 0 | fail: training diverged at step" in (out / "tune.md").read_text()
+    printed = capsys.readouterr().out
+    assert "trial 0: failed: training diverged" in printed and "no trial has finished" in printed
 
 
 def free_port() -> int:

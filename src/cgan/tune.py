@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .checkpoint import atomic_write
+from .data import resolve_dataset
 from .errors import CganError
 from .run_folder import QUALITY_COLUMNS
 from .study import option_name, summarise_run, typed_value
@@ -169,6 +170,7 @@ class TuneConfig:
             values = dimension.values if isinstance(dimension, Choice) else (dimension.low, dimension.high)
             for value in values:
                 self.trial_config({dimension.name: value}, 0).validate()
+        resolve_dataset(self.dataset, self.data_dir).split("train")  # missing data would fail every trial
 
 
 def import_optuna():
@@ -192,9 +194,19 @@ def run_tune(tune: TuneConfig, log=print):
 
     def objective(trial) -> float:
         params = {name: dimension.suggest(trial) for name, dimension in tune.space.items()}
-        config = tune.trial_config(params, trial.number)
-        config.validate()  # a combination of valid values may still be refused
         log(f"trial {trial.number}: {describe(params)}")
+        try:
+            return train_trial(trial, tune.trial_config(params, trial.number))
+        except CganError as exc:  # a refused combination or a diverged run fails this trial only
+            log(f"trial {trial.number}: failed: {exc}")
+            trial.set_user_attr("error", str(exc))
+            raise
+        except KeyboardInterrupt:
+            trial.set_user_attr("error", "interrupted")
+            raise
+
+    def train_trial(trial, config: TrainConfig) -> float:
+        config.validate()
         for measurement in range(tune.evaluations):
             config.max_seconds = tune.budget_s * (measurement + 1) / tune.evaluations
             if fit(config, resume=measurement > 0, progress=False).interrupted:
@@ -213,6 +225,7 @@ def run_tune(tune: TuneConfig, log=print):
         study.optimize(
             objective,
             n_trials=max(tune.trials - finished, 0),
+            catch=(CganError,),
             callbacks=[
                 optuna.study.MaxTrialsCallback(tune.trials, states=finished_states),
                 lambda study, trial: write_report(tune, study),
@@ -231,8 +244,7 @@ def open_study(optuna, tune: TuneConfig):
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             # Trials of a process that died are marked failed once their heartbeat is a few minutes old.
             storage = optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
-    # A bad URL, an absent driver or an unreachable server: SQLAlchemy's and the drivers' own exceptions.
-    except Exception as exc:
+    except Exception as exc:  # SQLAlchemy's and the drivers': a bad URL, a missing driver, no server
         raise CganError(f"cannot open the study storage {url}: {str(exc).splitlines()[0]}") from None
     pruner = (
         optuna.pruners.MedianPruner(n_startup_trials=tune.startup_trials, n_warmup_steps=1)
@@ -301,7 +313,8 @@ def markdown(tune: TuneConfig, study) -> str:
             if "fd_evaluator" in a
             else " | | | "
         )
-        lines.append(f"| {t.number} | {t.state.name.lower()} | {quality} | {describe(t.params)} |")
+        state = t.state.name.lower() + (f": {a['error']}" if "error" in a else "")
+        lines.append(f"| {t.number} | {state} | {quality} | {describe(t.params)} |")
     best = best_trial(study)
     if best is not None:
         lines += [
