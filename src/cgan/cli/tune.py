@@ -14,7 +14,7 @@ def add_parser(commands) -> None:
         "tune",
         help="search the training options with Optuna, pruning trials that fall behind",
         description="Each trial trains for --budget and is measured --evaluations times; a trial whose "
-        "fd_evaluator falls behind the median of the others at the same point is stopped. The study is "
+        "fd_evaluator falls behind the median of the completed ones at the same point is stopped. The study is "
         "stored in OUT/tune.db (or --storage): run the same command again to continue it, or on several "
         "machines with one shared database. Default search space: " + " ".join(DEFAULT_SPACE) + ".",
     )
@@ -60,7 +60,7 @@ def add_parser(commands) -> None:
         "--startup-trials",
         type=int,
         default=5,
-        help="trials that finish before any is pruned (default: 5)",
+        help="trials that complete before any is pruned (default: 5)",
     )
     p.set_defaults(handler=run)
 
