@@ -122,7 +122,9 @@ def test_jobs_train_variants_side_by_side_as_processes(shared_data, tmp_path, ca
     began = [(out / v / "config.json").stat().st_mtime for v in ("hinge", "lsgan")]
     ended = [(out / v / "generator.safetensors").stat().st_mtime for v in ("hinge", "lsgan")]
     assert max(began) < min(ended)
-    assert "| hinge |" in (out / "study.md").read_text() and "best:" in capsys.readouterr().out
+    table = (out / "study.md").read_text()
+    assert "| hinge |" in table and "threads: 1, 2 variants at a time." in table
+    assert "best:" in capsys.readouterr().out
 
 
 def test_a_failing_process_is_one_line(shared_data, tmp_path, capsys):

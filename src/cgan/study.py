@@ -344,7 +344,8 @@ def markdown(report: dict) -> str:
         f"Seed {study['seed']}; quality by `cgan.evaluate` ({study['eval_per_class']} images per class) at "
         f"{study['evaluations']} evenly spaced moments; evaluation time is not training time. "
         f"Machine: {report['machine']['cpu_count']} CPUs, torch {report['machine']['torch']}, "
-        f"threads: {report['machine']['torch_threads']}.",
+        f"threads: {report['machine']['torch_threads']}"
+        + (f", {study['jobs']} variants at a time." if study["jobs"] > 1 else "."),
         "",
         "Best first (lowest final fd_evaluator). Each variant changes the defaults of the cgan that ran the "
         "study: " + ", ".join(f"{k}={report['defaults'][k]}" for k in SHOWN_DEFAULTS) + "; and for every "
