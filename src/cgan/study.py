@@ -5,7 +5,8 @@ defaults, e.g. `hinge`, `wgan-gp`, `hinge+ema+augment` or `hinge+lr=6e-4+batch_s
 trains from the same seed on the same data for the same training time (evaluation excluded), is measured
 by the evaluator at evenly spaced moments, and ends up as one row of a Markdown and JSON report.
 A study that is stopped picks up where it stopped: finished variants are kept, an unfinished one resumes,
-and variants added to the list are trained alone.
+and variants added to the list are trained alone. With `jobs` above 1 the variants train as separate
+`cgan train` processes, that many at a time, each on one CPU thread unless `threads` says otherwise.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ import json
 import math
 import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -24,6 +28,8 @@ from .checkpoint import atomic_write, read_json, write_json
 from .errors import CganError
 from .run_folder import QUALITY_COLUMNS, RunFolder
 from .training import TrainConfig, fit
+from .training.config import config_field, train_arguments
+from .training.schedule import StopSignal
 
 # Named recipes. Each one changes what its name says and nothing else, so recipes compose.
 RECIPES: dict[str, dict] = {
@@ -53,27 +59,38 @@ STUDY_OWNED = ("dataset", "data_dir", "out", "seed", "max_seconds", "eval_every_
 def parse_setting(text: str) -> tuple[str, object]:
     """'lr=6e-4' -> ('lr', 0.0006), typed by the TrainConfig field of that name."""
     name, _, raw = text.partition("=")
-    name = name.strip().replace("-", "_")
-    types = {f.name: f.type for f in fields(TrainConfig)}
-    if name not in types:
-        raise CganError(f"unknown option {name!r} in {text!r}; options are {', '.join(types)}")
+    name = option_name(name, text)
     if name in STUDY_OWNED:
         raise CganError(f"{name} is set by the study for all variants alike; it cannot differ between them")
-    kind, raw = str(types[name]), raw.strip()
+    return name, typed_value(name, raw.strip(), text)
+
+
+def option_name(name: str, text: str) -> str:
+    """The TrainConfig field `name` ('max-images' or 'max_images') as written in `text`."""
+    name = name.strip().replace("-", "_")
+    names = [f.name for f in fields(TrainConfig)]
+    if name not in names:
+        raise CganError(f"unknown option {name!r} in {text!r}; options are {', '.join(names)}")
+    return name
+
+
+def typed_value(name: str, raw: str, text: str) -> object:
+    """`raw` as a value of the TrainConfig field `name`; 'none' is None where the field may be None."""
+    kind = str(config_field(name).type)
     try:
         if raw.lower() == "none" and "None" in kind:
-            return name, None
+            return None
         if kind.startswith("bool"):
             if raw.lower() not in ("true", "false"):
                 raise ValueError
-            return name, raw.lower() == "true"
+            return raw.lower() == "true"
         if kind.startswith("int"):
-            return name, int(raw)
+            return int(raw)
         if kind.startswith("float"):
-            return name, float(raw)
+            return float(raw)
     except ValueError:
         raise CganError(f"{text!r}: {raw!r} is not a valid {kind.split(' ')[0]}") from None
-    return name, raw
+    return raw
 
 
 def variant_options(variant: str) -> dict:
@@ -105,6 +122,7 @@ class StudyConfig:
     eval_per_class: int = 500
     base: dict = field(default_factory=dict)  # options applied to every variant before its own
     threads: int | None = None
+    jobs: int = 1  # variants trained at the same time, each in its own process
 
     def variant_config(self, variant: str) -> TrainConfig:
         options = {**self.base, **variant_options(variant)}
@@ -132,18 +150,21 @@ def folder_name(variant: str) -> str:
 def run_variant(study: StudyConfig, variant: str, progress: bool) -> dict:
     """Train one variant (or finish it, if an earlier study stopped in it) and summarise its run."""
     config = study.variant_config(variant)
-    run_dir = Path(config.out)
-    resume = RunFolder(run_dir).has_checkpoint()
+    resume = RunFolder(config.out).has_checkpoint()
     start = time.perf_counter()
     result = fit(config, resume=resume, progress=progress)
     if result.interrupted:
         raise KeyboardInterrupt
-    summary = summarise_run(run_dir, config.batch_size)
+    return variant_summary(variant, config, start, resume)
+
+
+def variant_summary(variant: str, config: TrainConfig, start: float, resumed: bool) -> dict:
+    summary = summarise_run(Path(config.out), config.batch_size)
     summary.update(
         variant=variant,
         options=variant_options(variant),
         wall_s=round(time.perf_counter() - start, 1),
-        resumed=resume,
+        resumed=resumed,
     )
     return summary
 
@@ -189,11 +210,13 @@ def machine() -> dict:
 
 
 def run_study(study: StudyConfig, progress: bool = True, log=print) -> dict:
-    """Train every variant in turn, writing study.json and study.md after each one."""
+    """Train every variant (in turn, or `jobs` at a time), writing study.json and study.md after each one."""
     if not study.variants:
         raise CganError("no variants given")
     if len(set(study.variants)) != len(study.variants):
         raise CganError("a variant is listed twice")
+    if study.jobs > 1 and study.threads is None:
+        study = replace(study, threads=1)  # variants running side by side would fight over the cores
     for variant in study.variants:
         study.variant_config(variant)  # every variant is valid before the first one trains
     out = Path(study.out)
@@ -202,15 +225,89 @@ def run_study(study: StudyConfig, progress: bool = True, log=print) -> dict:
         torch.set_num_threads(study.threads)  # before machine() records it
     finished = finished_results(out, study)
     report = {"study": asdict(study), "defaults": defaults(), "machine": machine(), "results": []}
+    results: dict[str, dict] = {}
+
+    def keep(variant: str, result: dict) -> None:
+        results[variant] = result
+        report["results"] = [results[v] for v in study.variants if v in results]
+        write_report(out, report)
+
+    waiting = []
     for number, variant in enumerate(study.variants, 1):
         if variant in finished:
             log(f"[{number}/{len(study.variants)}] {variant}: finished earlier, kept")
-            report["results"].append(finished[variant])
-        else:
+            keep(variant, finished[variant])
+        elif study.jobs == 1:
             log(f"[{number}/{len(study.variants)}] {variant}")
-            report["results"].append(run_variant(study, variant, progress))
-        write_report(out, report)
+            keep(variant, run_variant(study, variant, progress))
+        else:
+            waiting.append(variant)
+    if waiting:
+        run_in_processes(study, waiting, keep, log)
     return report
+
+
+def run_in_processes(study: StudyConfig, variants: list[str], keep, log) -> None:
+    """Train the variants as `cgan train` processes, study.jobs at a time, calling keep(variant, summary) as
+    each finishes. Ctrl-C or SIGTERM stops them all (each saves, to resume next time); so does a failed one."""
+    waiting, running, failure = list(variants), {}, None
+    with StopSignal() as stop:
+        try:
+            while running or (waiting and not stop.requested and failure is None):
+                while waiting and len(running) < study.jobs and not stop.requested and failure is None:
+                    variant = waiting.pop(0)
+                    log(f"[{study.variants.index(variant) + 1}/{len(study.variants)}] {variant}: started")
+                    running[variant] = VariantProcess(study, variant)
+                time.sleep(0.2)
+                for variant, process in list(running.items()):
+                    if (stop.requested or failure) and not process.stopping:
+                        process.stop()
+                    if process.popen.poll() is None:
+                        continue
+                    del running[variant]
+                    if process.popen.returncode == 0:
+                        summary = variant_summary(variant, process.config, process.started, process.resumed)
+                        keep(variant, summary)
+                        log(f"{variant}: finished")
+                    elif not process.stopping:
+                        failure = failure or f"{variant}: {process.last_line()}"
+                    process.output.close()
+        finally:
+            for process in running.values():  # left only by an exception here, e.g. a second Ctrl-C
+                process.stop()
+                process.popen.wait()
+    if failure:
+        raise CganError(failure)
+    if stop.requested:
+        raise KeyboardInterrupt
+
+
+class VariantProcess:
+    """One variant trained by a `cgan train` process; its output is kept aside for the message if it fails."""
+
+    def __init__(self, study: StudyConfig, variant: str):
+        self.config = study.variant_config(variant)
+        self.resumed = RunFolder(self.config.out).has_checkpoint()
+        options = {k: v for k, v in self.config.to_dict().items() if k != "out"}
+        where = ["--resume" if self.resumed else "--out", self.config.out]
+        self.output = tempfile.TemporaryFile()
+        self.stopping = False
+        self.started = time.perf_counter()
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "cgan", "train", *where, *train_arguments(options), "--no-progress"],
+            stdout=self.output,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop(self) -> None:
+        """Ask the process to save and stop, as Ctrl-C would."""
+        self.stopping = True
+        self.popen.terminate()
+
+    def last_line(self) -> str:
+        self.output.seek(0)
+        lines = self.output.read().decode(errors="replace").strip().splitlines()
+        return lines[-1].removeprefix("cgan: error: ") if lines else f"exit status {self.popen.returncode}"
 
 
 def finished_results(out: Path, study: StudyConfig) -> dict[str, dict]:
@@ -247,7 +344,8 @@ def markdown(report: dict) -> str:
         f"Seed {study['seed']}; quality by `cgan.evaluate` ({study['eval_per_class']} images per class) at "
         f"{study['evaluations']} evenly spaced moments; evaluation time is not training time. "
         f"Machine: {report['machine']['cpu_count']} CPUs, torch {report['machine']['torch']}, "
-        f"threads: {report['machine']['torch_threads']}.",
+        f"threads: {report['machine']['torch_threads']}"
+        + (f", {study['jobs']} variants at a time." if study["jobs"] > 1 else "."),
         "",
         "Best first (lowest final fd_evaluator). Each variant changes the defaults of the cgan that ran the "
         "study: " + ", ".join(f"{k}={report['defaults'][k]}" for k in SHOWN_DEFAULTS) + "; and for every "

@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from ..errors import CganError
-from . import data, evaluate, export, generate, serve, study, synth, train, visuals
+from . import data, evaluate, export, generate, serve, study, synth, train, tune, visuals
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_parser(commands)
     evaluate.add_parsers(commands)
     study.add_parser(commands)
+    tune.add_parser(commands)
     export.add_parser(commands)
     synth.add_parser(commands)
     visuals.add_parsers(commands)

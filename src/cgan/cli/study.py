@@ -45,7 +45,17 @@ def add_parser(commands) -> None:
         metavar="OPTION=VALUE",
         help="an option for every variant, e.g. --set g_width=64 (repeatable)",
     )
-    p.add_argument("--threads", type=positive_int, help="CPU threads (default: PyTorch's choice)")
+    p.add_argument(
+        "--threads",
+        type=positive_int,
+        help="CPU threads of each variant (default: 1 when --jobs is above 1, else PyTorch's choice)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=1,
+        help="variants trained at the same time, each as its own cgan train process (default: 1, in turn)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(handler=run)
 
@@ -64,6 +74,7 @@ def run(args) -> int:
         eval_per_class=args.eval_per_class,
         base=dict(parse_setting(text) for text in args.set),
         threads=args.threads,
+        jobs=args.jobs,
     )
     report = run_study(study, progress=not args.no_progress)
     best = ranked(report["results"])[0]

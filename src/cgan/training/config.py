@@ -222,3 +222,22 @@ def flag(name: str) -> str:
 def default_of(name: str) -> Any:
     f = config_field(name)
     return f.default if f.default is not MISSING else None
+
+
+# How a flag whose parser maps a word to None spells "off".
+OFF_WORDS = {float_or_off: "0", text_or_off: "none"}
+
+
+def train_arguments(values: dict) -> list[str]:
+    """The `cgan train` arguments that set these options, e.g. {"lr": 3e-4, "ema": None} -> ["--lr", "0.0003",
+    "--ema", "0"]; options at their default are left out."""
+    arguments = []
+    for f in fields(TrainConfig):
+        if f.name not in values or values[f.name] == default_of(f.name):
+            continue
+        value = values[f.name]
+        if isinstance(value, bool):
+            arguments.append(f"--{'' if value else 'no-'}{flag(f.name)[2:]}")  # argparse's BooleanOptionalAction
+        else:
+            arguments += [flag(f.name), OFF_WORDS[f.metadata["parse"]] if value is None else str(value)]
+    return arguments
