@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import http.client
 import io
+import json
 import re
 import shutil
 import threading
@@ -154,6 +156,36 @@ def test_bad_input_is_a_422_that_says_what_is_allowed(client, path, body, field,
     assert response.status_code == 422
     errors = response.json()["detail"]
     assert any(error["loc"][-1] == field and message in error["msg"] for error in errors), errors
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "body"),
+    [
+        ("/generate", "seed", '{"label": 7, "seed": NaN}'),
+        ("/generate", "count", '{"label": 7, "count": Infinity}'),
+        ("/generate", "scale", '{"label": 7, "scale": -Infinity}'),
+        ("/generate", "label", '{"label": NaN}'),
+        ("/gen_images", "value", '{"value": Infinity}'),
+        ("/gen_images", "grid_size", '{"value": 1, "grid": true, "grid_size": NaN}'),
+        ("/interpolate", "steps", '{"start": 1, "steps": NaN}'),
+        ("/interpolate", "frame_ms", '{"start": 1, "frame_ms": Infinity}'),
+        ("/interpolate", "end", '{"start": 1, "end": -Infinity}'),
+    ],
+)
+def test_nan_and_infinity_are_a_422_and_the_connection_stays_open(client, path, field, body):
+    connection = http.client.HTTPConnection(client.base_url.host, client.base_url.port, timeout=30)
+    try:
+        connection.request("POST", path, body, {"content-type": "application/json"})
+        response = connection.getresponse()
+        errors = json.loads(response.read())["detail"]
+        assert response.status == 422, errors
+        assert [error["loc"] for error in errors] == [["body", field]]
+        assert errors[0]["input"] in ("NaN", "Infinity", "-Infinity")
+        socket_before = connection.sock
+        connection.request("GET", "/health")  # the same keep-alive connection still answers
+        assert connection.getresponse().status == 200 and connection.sock is socket_before
+    finally:
+        connection.close()
 
 
 def test_a_body_that_is_not_json_is_a_422(client):

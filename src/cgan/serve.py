@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -201,6 +202,23 @@ def invalid(field: str, value, message: str) -> RequestValidationError:
     )
 
 
+def json_safe(value: Any) -> Any:
+    """`value` with NaN and Infinity (which Python's JSON parser accepts) spelt as strings, so that an error
+    message can echo them back: JSON itself has no such numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
+
+
+async def validation_failed(_: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422, encodable whatever the input was."""
+    return JSONResponse({"detail": json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
+
+
 def model_name(source: str, generator: TrainedGenerator) -> str:
     path = Path(source)
     if not path.exists():
@@ -286,6 +304,7 @@ def create_app(
         version="0.1.0",
         lifespan=lifespan,
         max_body_size=MAX_BODY_BYTES,
+        exception_handlers={RequestValidationError: validation_failed},
     )
 
     def pick(name: str | None) -> tuple[str, TrainedGenerator]:
