@@ -19,7 +19,7 @@ from fastapi import HTTPException
 from live_server import running
 from PIL import Image
 
-from cgan.cli_serve import add_parser
+from cgan.cli_serve import add_parser, default_allowed_hosts
 from cgan.errors import CganError
 from cgan.sampling import BUNDLED_DIR, load_generator, make_grid, png_bytes
 from cgan.serve import MAX_BODY_BYTES, MAX_SEED, GenerationPool, create_app
@@ -220,6 +220,56 @@ def test_the_page_and_its_files_are_served_with_nothing_from_elsewhere(client):
         assert "http://" not in text and "https://" not in text  # works offline: no CDN
 
 
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+}
+
+
+def test_every_answer_carries_the_security_headers(client):
+    answers = [
+        client.get("/health"),
+        client.get("/"),
+        client.get("/web/app.js"),
+        client.get("/openapi.json"),
+        client.get("/no-such-page"),
+        client.post("/generate", json={"label": 1, "seed": 2}),
+        client.post("/generate", json={"label": 99}),
+        client.post("/generate", content=b"x" * (MAX_BODY_BYTES + 1)),
+        client.get("/health", headers={"host": "evil.example"}),
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 200, 200, 404, 200, 422, 413, 400]
+    for answer in answers:
+        assert SECURITY_HEADERS.items() <= answer.headers.items(), (answer.url, answer.headers)
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    assert answers[1].headers.get_list("content-security-policy") == [
+        answers[1].headers["content-security-policy"]
+    ]  # the page keeps its one policy
+    assert "default-src 'self'" in answers[1].headers["content-security-policy"]
+
+
+@pytest.mark.parametrize("host", ["localhost", "LOCALHOST:8000", "127.0.0.1:1", "[::1]", "[::1]:65535"])
+def test_loopback_host_names_are_answered_on_any_port(client, host):
+    assert client.get("/health", headers={"host": host}).status_code == 200
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "127.0.0.1.evil.example", "[::2]", ""])
+def test_a_foreign_host_header_is_refused_with_400(client, host):
+    response = client.get("/health", headers={"host": host})
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("this server answers to the host names localhost, 127.0.0.1")
+    assert "--allowed-hosts" in response.json()["detail"]
+
+
+def test_allowed_hosts_can_be_named_or_any():
+    with running(create_app(["mnist"], allowed_hosts=["cgan.example.org"])) as url:
+        assert httpx.get(f"{url}/health", headers={"host": "cgan.example.org:443"}).status_code == 200
+        assert httpx.get(f"{url}/health").status_code == 400  # 127.0.0.1 is not on the list
+    with running(create_app(["mnist"], allowed_hosts=default_allowed_hosts("0.0.0.0"))) as url:
+        assert httpx.get(f"{url}/health", headers={"host": "anything.example"}).status_code == 200
+
+
 # --- the bounded pool that keeps a flood of requests from exhausting memory ----------------------
 
 
@@ -292,11 +342,27 @@ def serve_args(*argv: str) -> argparse.Namespace:
 
 def test_serve_defaults():
     args = serve_args()
-    assert (args.models, args.host, args.port) == ([], "127.0.0.1", 8000)
+    assert (args.models, args.host, args.port, args.allowed_hosts) == ([], "127.0.0.1", 8000, None)
     args = serve_args("runs/mnist", "runs/fashion", "--host", "0.0.0.0", "--port", "8080")
     assert (args.models, args.host, args.port) == (["runs/mnist", "runs/fashion"], "0.0.0.0", 8080)
-    with pytest.raises(SystemExit):
-        serve_args("--port", "70000")
+    assert serve_args("--allowed-hosts", "a.example, 10.0.0.5").allowed_hosts == ["a.example", "10.0.0.5"]
+    for wrong in (["--port", "70000"], ["--allowed-hosts", " , "]):
+        with pytest.raises(SystemExit):
+            serve_args(*wrong)
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        ("127.0.0.1", ["localhost", "127.0.0.1", "[::1]"]),
+        ("localhost", ["localhost", "127.0.0.1", "[::1]"]),
+        ("::1", ["localhost", "127.0.0.1", "[::1]"]),
+        ("0.0.0.0", ["*"]),
+        ("192.168.1.5", ["*"]),
+    ],
+)
+def test_allowed_hosts_default_to_loopback_names_for_a_loopback_bind(host, allowed):
+    assert default_allowed_hosts(host) == allowed
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ import asyncio
 import base64
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -63,13 +63,26 @@ MAX_FRAME_MS = 2000
 MAX_SEED = 2**53 - 1  # the largest integer a browser's JavaScript holds exactly
 MAX_NAME_CHARS = 64
 MAX_BODY_BYTES = 16 * 1024
+TOO_LARGE = f"the request body is over {MAX_BODY_BYTES} bytes"
 WORKERS = 2  # generations running at once, each in its own thread
 MAX_WAITING = 64  # requests waiting for a worker; one more is answered 503 at once
 
 T = TypeVar("T")
 
+# Host headers answered by default: a page elsewhere that points its own name at 127.0.0.1 (DNS rebinding)
+# sends its own name, and is refused.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 # The page may load nothing from elsewhere: it has to work offline, and this makes a stray CDN link fail.
-PAGE_POLICY = "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'"
+PAGE_POLICY = (
+    "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
+)
+# On every answer: no content sniffing, no framing (clickjacking), no URLs leaked to other sites.
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+]
+FRAME_POLICY = (b"content-security-policy", b"frame-ancestors 'none'")
 
 
 def bounded(low: int, high: int, what: str) -> Any:
@@ -195,6 +208,65 @@ class GenerationPool:
             self.admitted -= 1
 
 
+def host_name(host_header: str) -> str:
+    """The name in a Host header, without its port: "[::1]:8000" -> "[::1]"."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host.partition("]")[0] + "]"
+    return host.rpartition(":")[0] if ":" in host else host
+
+
+class Guard:
+    """ASGI middleware in front of the whole app: refuses a foreign Host header (400) and a body over
+    MAX_BODY_BYTES (413) before any other work, and puts SECURITY_HEADERS on every answer."""
+
+    def __init__(self, app, allowed_hosts: Sequence[str]):
+        self.app = app
+        self.any_host = "*" in allowed_hosts
+        self.allowed = {host.lower() for host in allowed_hosts}
+        self.hint = ", ".join(allowed_hosts)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def secured(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += SECURITY_HEADERS
+                if not any(name.lower() == FRAME_POLICY[0] for name, _ in headers):
+                    headers.append(FRAME_POLICY)
+                message["headers"] = headers
+            await send(message)
+
+        headers = dict(scope["headers"])
+        if not self.any_host:
+            host = host_name(headers.get(b"host", b"").decode("latin-1"))
+            if host not in self.allowed:
+                message = (
+                    f"this server answers to the host names {self.hint}, not {host!r} "
+                    "(cgan serve --allowed-hosts adds names)"
+                )
+                return await JSONResponse({"detail": message}, 400)(scope, receive, secured)
+        try:
+            declared = int(headers.get(b"content-length", b"0"))
+        except ValueError:
+            declared = 0  # uvicorn itself refuses a malformed length
+        if declared > MAX_BODY_BYTES:
+            return await JSONResponse({"detail": TOO_LARGE}, 413)(scope, receive, secured)
+        received = 0
+
+        async def counted():  # a chunked body has no length to check up front
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > MAX_BODY_BYTES:
+                raise HTTPException(413, TOO_LARGE)
+            return message
+
+        await self.app(scope, counted, secured)
+
+
 def invalid(field: str, value, message: str) -> RequestValidationError:
     """A 422 in FastAPI's own shape, for what only a loaded model can check (model names, class labels)."""
     return RequestValidationError(
@@ -285,10 +357,14 @@ def interpolation_frames(
 
 
 def create_app(
-    sources: list[str] | None = None, workers: int = WORKERS, max_waiting: int = MAX_WAITING
+    sources: list[str] | None = None,
+    workers: int = WORKERS,
+    max_waiting: int = MAX_WAITING,
+    allowed_hosts: Sequence[str] = LOOPBACK_HOSTS,
 ) -> FastAPI:
     """The app serving the generators in `sources` (run folders, weights files or bundled names; None: the
-    bundled MNIST and Fashion-MNIST ones), all loaded here: a broken one raises CganError now."""
+    bundled MNIST and Fashion-MNIST ones), all loaded here: a broken one raises CganError now. It answers
+    requests whose Host header names one of `allowed_hosts` (any port; "*": any host)."""
     models = load_models(sources)
     catalogue = [describe(name, generator) for name, generator in models.items()]
     pool = GenerationPool(workers, max_waiting)
@@ -303,7 +379,6 @@ def create_app(
         summary="Images of the class you ask for, from class-conditional GANs.",
         version="0.1.0",
         lifespan=lifespan,
-        max_body_size=MAX_BODY_BYTES,
         exception_handlers={RequestValidationError: validation_failed},
     )
 
@@ -419,4 +494,5 @@ def create_app(
         return FileResponse(WEB_DIR / "index.html", headers={"Content-Security-Policy": PAGE_POLICY})
 
     app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")
+    app.add_middleware(Guard, allowed_hosts=allowed_hosts)
     return app
