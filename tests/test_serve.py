@@ -22,7 +22,7 @@ from PIL import Image
 from cgan.cli_serve import add_parser, default_allowed_hosts
 from cgan.errors import CganError
 from cgan.sampling import BUNDLED_DIR, load_generator, make_grid, png_bytes
-from cgan.serve import MAX_BODY_BYTES, MAX_SEED, GenerationPool, create_app
+from cgan.serve import MAX_BODY_BYTES, MAX_PIXELS, MAX_SEED, GenerationPool, create_app
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +149,20 @@ def test_interpolate_within_a_class_as_json_frames(client):
         ("/gen_images", {"value": 10, "grid": False, "grid_size": 0}, "value", "use 0-9"),
         ("/interpolate", {"start": 1, "end": 2, "steps": 65}, "steps", "must be 2-64, got 65"),
         ("/interpolate", {"start": 1, "end": "eleven"}, "end", "unknown mnist class 'eleven'"),
+        (
+            "/generate",
+            {"label": 1, "count": 256, "scale": 8},
+            "body",
+            "asks for 12,845,056 pixels (256 images of 224x224); one request may ask for at most 4,194,304: "
+            "lower count or scale",
+        ),
+        (
+            "/interpolate",
+            {"start": 1, "end": 2, "steps": 64, "count": 16, "scale": 8},
+            "body",
+            "asks for 101,154,816 pixels (16 images of 224x224 in each of 126 frames); one request may ask "
+            "for at most 4,194,304: lower steps, count or scale",
+        ),
     ],
 )
 def test_bad_input_is_a_422_that_says_what_is_allowed(client, path, body, field, message):
@@ -186,6 +200,21 @@ def test_nan_and_infinity_are_a_422_and_the_connection_stays_open(client, path, 
         assert connection.getresponse().status == 200 and connection.sock is socket_before
     finally:
         connection.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"format": "json"}, 200),  # 37 frames x 16 images of 84x84: just under MAX_PIXELS
+        ({"format": "gif", "bounce": False}, 200),
+        ({"format": "gif"}, 422),  # bouncing back plays 35 of the frames twice
+    ],
+)
+def test_the_pixels_of_every_frame_count_against_the_cap(client, body, status):
+    body = {"start": 1, "end": 2, "steps": 37, "count": 16, "scale": 3, "seed": 1, **body}
+    assert 37 * 16 * 84 * 84 <= MAX_PIXELS < (2 * 37 - 2) * 16 * 84 * 84
+    response = client.post("/interpolate", json=body)
+    assert response.status_code == status, response.text
 
 
 def test_a_body_that_is_not_json_is_a_422(client):
@@ -317,7 +346,7 @@ def test_pool_counts_running_work_until_it_ends_even_when_its_caller_gives_up():
 
 def test_a_flood_beyond_the_queue_is_refused_with_503_not_queued():
     async def flood(url: str) -> list[httpx.Response]:
-        body = {"label": 8, "count": 256, "scale": 8}  # the heaviest request the caps allow
+        body = {"label": 8, "count": 256, "scale": 4}  # the heaviest request MAX_PIXELS allows
         async with httpx.AsyncClient(base_url=url, timeout=60) as http:
             return await asyncio.gather(*(http.post("/generate", json=body) for _ in range(12)))
 

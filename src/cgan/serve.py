@@ -60,6 +60,8 @@ MAX_GRID_SIZE = 16
 MAX_SCALE = 8
 MAX_STEPS = 64
 MAX_FRAME_MS = 2000
+# Pixels one request may ask for, all images and frames together: what bounds its CPU time and answer size.
+MAX_PIXELS = 2048 * 2048
 MAX_SEED = 2**53 - 1  # the largest integer a browser's JavaScript holds exactly
 MAX_NAME_CHARS = 64
 MAX_BODY_BYTES = 16 * 1024
@@ -395,6 +397,20 @@ def create_app(
         except CganError as exc:
             raise invalid(field, label, str(exc)) from None
 
+    def check_cost(generator: TrainedGenerator, images: int, scale: int, lower: str, frames: int = 1) -> None:
+        """One 422 for a request whose output (frames x images, each enlarged) is over MAX_PIXELS."""
+        height, width = (side * scale for side in generator.arch.image_shape[1:])
+        pixels = frames * images * height * width
+        if pixels > MAX_PIXELS:
+            what = f"{images} images of {height}x{width}" + (f" in each of {frames} frames" if frames > 1 else "")
+            message = (
+                f"asks for {pixels:,} pixels ({what}); one request may ask for at most {MAX_PIXELS:,}: "
+                f"lower {lower}"
+            )
+            raise RequestValidationError(
+                [{"type": "too_many_pixels", "loc": ("body",), "msg": message, "input": None}]
+            )
+
     def png(content: bytes, name: str, seed: int) -> Response:
         return Response(content, media_type="image/png", headers={"X-Seed": str(seed), "X-Model": name})
 
@@ -425,6 +441,7 @@ def create_app(
         """`count` images of one class: a square-ish PNG grid, or JSON with each image as base64 PNG."""
         name, generator = pick(body.model)
         label = class_of(generator, "label", body.label)
+        check_cost(generator, body.count, body.scale, "count or scale")
         seed = random_seed() if body.seed is None else body.seed
         if body.format == "png":
             content = await pool.run(
@@ -452,6 +469,9 @@ def create_app(
         name, generator = pick(body.model)
         start = class_of(generator, "start", body.start)
         end = None if body.end is None else class_of(generator, "end", body.end)
+        # A bouncing GIF plays the frames between the ends twice.
+        frames = 2 * body.steps - 2 if body.format == "gif" and body.bounce else body.steps
+        check_cost(generator, body.count, body.scale, "steps, count or scale", frames)
         seed = random_seed() if body.seed is None else body.seed
         headers = {"X-Seed": str(seed), "X-Model": name}
         if body.format == "gif":
