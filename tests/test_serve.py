@@ -57,6 +57,42 @@ def test_health_and_models(client):
     assert client.get("/openapi.json").json()["paths"].keys() >= {"/generate", "/gen_images", "/interpolate"}
 
 
+def test_the_schema_names_the_models_the_classes_and_every_answer(client):
+    schema = client.get("/openapi.json").json()
+    bodies = schema["components"]["schemas"]
+    for name, label_field in (("GenerateRequest", "label"), ("InterpolateRequest", "end")):
+        fields = bodies[name]["properties"]
+        model = next(option for option in fields["model"]["anyOf"] if option.get("type") == "string")
+        assert model["enum"] == ["mnist", "fashion-mnist"]
+        label = fields[label_field]
+        label = label if name == "GenerateRequest" else label["anyOf"][0]  # end may be null
+        index, class_name = label["anyOf"]
+        assert (index["type"], index["minimum"], index["maximum"]) == ("integer", 0, 9)
+        assert {"0", "9", "sneaker", "ankle-boot"} <= set(class_name["enum"])
+        assert fields["seed"]["anyOf"][0]["type"] == "integer"
+    for path, answer in (("/generate", "GeneratedImages"), ("/interpolate", "Interpolation"), ("/gen_images", None)):
+        responses = schema["paths"][path]["post"]["responses"]
+        assert set(responses) == {"200", "400", "413", "422", "503"}
+        ok = responses["200"]["content"]
+        assert ok.get("application/json", {}).get("schema") == (
+            {"$ref": f"#/components/schemas/{answer}"} if answer else None
+        )
+        assert {"X-Seed", "X-Model"} <= set(responses["200"]["headers"])
+        for status in ("400", "413", "422", "503"):
+            assert "$ref" in responses[status]["content"]["application/json"]["schema"]
+    for path, answer in (("/models", "ModelInfo"), ("/health", "Health")):
+        responses = schema["paths"][path]["get"]["responses"]
+        assert set(responses) == {"200", "400"}
+        assert answer in json.dumps(responses["200"]["content"]["application/json"]["schema"])
+
+
+def test_the_api_docs_load_nothing_from_elsewhere(client):
+    html = client.get("/docs").text
+    assert "http://" not in html and "https://" not in html, html
+    assets = re.findall(r'(?:src|href)="(/[^"]+)"', html)
+    assert len(assets) == 3 and all(client.get(asset).status_code == 200 for asset in assets), assets
+
+
 def test_gen_images_takes_the_body_of_earlier_demos(client):
     one = post(client, "/gen_images", value=9, grid=False, grid_size=0)
     assert one.headers["content-type"] == "image/png"
@@ -149,6 +185,14 @@ def test_interpolate_within_a_class_as_json_frames(client):
         ("/gen_images", {"value": 10, "grid": False, "grid_size": 0}, "value", "use 0-9"),
         ("/interpolate", {"start": 1, "end": 2, "steps": 65}, "steps", "must be 2-64, got 65"),
         ("/interpolate", {"start": 1, "end": "eleven"}, "end", "unknown mnist class 'eleven'"),
+        # Every integer is strict, as labels always were: not "5", 5.0 or true.
+        ("/generate", {"label": 1, "seed": "5"}, "seed", "Input should be a valid integer"),
+        ("/generate", {"label": 1, "seed": 5.0}, "seed", "Input should be a valid integer"),
+        ("/generate", {"label": 1, "seed": True}, "seed", "Input should be a valid integer"),
+        ("/generate", {"label": 1, "count": "2"}, "count", "Input should be a valid integer"),
+        ("/interpolate", {"start": 1, "steps": 4.0}, "steps", "Input should be a valid integer"),
+        ("/gen_images", {"value": 1, "grid": "true", "grid_size": 2}, "grid", "Input should be a valid boolean"),
+        ("/gen_images", {"value": 9, "grid": True}, "grid_size", "must be 1-16 when grid is true"),
         (
             "/generate",
             {"label": 1, "count": 256, "scale": 8},

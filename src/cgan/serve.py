@@ -8,8 +8,6 @@ MAX_BODY_BYTES is refused (413), and generation runs in a few threads off the ev
 queue, so a flood of requests costs neither memory nor a growing wait: beyond the queue the answer is 503.
 """
 
-from __future__ import annotations
-
 import asyncio
 import base64
 import math
@@ -26,6 +24,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -34,6 +33,7 @@ from pydantic import (
     StrictStr,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     WrapValidator,
     field_validator,
 )
@@ -120,63 +120,147 @@ def label_type(value, handler):
 Label = Annotated[
     StrictInt | Annotated[StrictStr, Field(min_length=1, max_length=MAX_NAME_CHARS)],
     WrapValidator(label_type),
-    Field(description="class index (0-9) or class name, e.g. 7 or 'sneaker'; GET /models lists them"),
-]
-ModelName = Annotated[
-    StrictStr,
-    Field(max_length=MAX_NAME_CHARS, description="a name from GET /models (default: the first served model)"),
 ]
 Seed = bounded(0, MAX_SEED, "random seed, the same seed gives the same bytes (default: a fresh one)")
+Scale = bounded(1, MAX_SCALE, "enlarge each pixel this many times")
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not silently ignored
+    # A misspelt field is an error, not silently ignored; "5", 5.0 and true are not the integer 5.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class GenImagesRequest(Body):
-    """The body earlier CGAN demos published: one image of class `value`, or a grid_size x grid_size grid."""
+def request_models(models: dict[str, TrainedGenerator]) -> tuple[type[Body], type[Body], type[Body]]:
+    """The request bodies, their schema naming this server's models and classes. Class names are matched
+    ignoring case and punctuation, so the server also takes spellings the schema does not list."""
+    names = list(models)
+    classes = list(dict.fromkeys(name for generator in models.values() for name in generator.classes))
+    most = max(len(generator.classes) for generator in models.values())
+    listed = "; ".join(f"{name}: {', '.join(generator.classes)}" for name, generator in models.items())
+    model_schema = {
+        "type": "string",
+        "enum": names,
+        "description": f"a served model (default: {names[0]}); GET /models describes them",
+    }
+    label_schema = {
+        "anyOf": [
+            {"type": "integer", "minimum": 0, "maximum": most - 1},
+            {"type": "string", "enum": classes},
+        ],
+        "description": f"a class of the model, by index or by name ({listed})",
+    }
+    ModelName = Annotated[StrictStr, WithJsonSchema(model_schema)]
+    ServedLabel = Annotated[Label, WithJsonSchema(label_schema)]
 
-    value: Label
-    grid: bool = False
-    grid_size: bounded(0, MAX_GRID_SIZE, "images per side of the grid when grid is true") = 0
-    model: ModelName | None = None
-    seed: Seed | None = None
+    class GenImagesRequest(Body):
+        """The body earlier CGAN demos published: one image of class `value`, or a grid_size x grid_size
+        grid."""
 
-    @field_validator("grid_size")
-    @classmethod
-    def grid_needs_a_size(cls, grid_size: int, info: ValidationInfo) -> int:
-        if info.data.get("grid") and grid_size < 1:
-            raise PydanticCustomError(
-                "grid_size", "must be 1-{high} when grid is true", {"high": MAX_GRID_SIZE}
-            )
-        return grid_size
+        value: ServedLabel
+        grid: bool = False
+        grid_size: Annotated[
+            bounded(0, MAX_GRID_SIZE, "images per side of the grid when grid is true"),
+            Field(validate_default=True),  # grid true without a grid_size is an error too
+        ] = 0
+        model: ModelName | None = None
+        seed: Seed | None = None
+
+        @field_validator("grid_size")
+        @classmethod
+        def grid_needs_a_size(cls, grid_size: int, info: ValidationInfo) -> int:
+            if info.data.get("grid") and grid_size < 1:
+                raise PydanticCustomError(
+                    "grid_size", "must be 1-{high} when grid is true", {"high": MAX_GRID_SIZE}
+                )
+            return grid_size
+
+    class GenerateRequest(Body):
+        """`count` images of one class, as one PNG grid or as JSON with one base64 PNG per image."""
+
+        model: ModelName | None = None
+        label: ServedLabel
+        count: bounded(1, MAX_COUNT, "number of images") = 16
+        seed: Seed | None = None
+        format: Literal["png", "json"] = "png"
+        scale: Scale = 1
+
+    class InterpolateRequest(Body):
+        """Frames that blend class `start` into class `end` with the noise fixed, or, without `end`, that
+        move the noise of one class along a great circle (the style changes, the class stays)."""
+
+        model: ModelName | None = None
+        start: ServedLabel
+        end: ServedLabel | None = None
+        steps: bounded(2, MAX_STEPS, "frames from start to end, both included") = 16
+        count: bounded(1, MAX_GRID_SIZE, "images side by side in each frame") = 1
+        seed: Seed | None = None
+        format: Literal["gif", "json"] = "gif"
+        scale: Scale = 1
+        frame_ms: bounded(20, MAX_FRAME_MS, "milliseconds per GIF frame") = 80
+        bounce: bool = Field(True, description="GIF plays forward then back, so the loop never jumps")
+
+    return GenImagesRequest, GenerateRequest, InterpolateRequest
 
 
-class GenerateRequest(Body):
-    """`count` images of one class, as one PNG grid or as JSON with one base64 PNG per image."""
-
-    model: ModelName | None = None
-    label: Label
-    count: bounded(1, MAX_COUNT, "number of images") = 16
-    seed: Seed | None = None
-    format: Literal["png", "json"] = "png"
-    scale: bounded(1, MAX_SCALE, "enlarge each pixel this many times") = 1
+# --- what the server answers ----------------------------------------------------------------------
 
 
-class InterpolateRequest(Body):
-    """Frames that blend class `start` into class `end` with the noise fixed, or, without `end`, that move
-    the noise of one class along a great circle (the style changes, the class stays)."""
+class Problem(BaseModel):
+    """Why a request was refused (400, 413, 503)."""
 
-    model: ModelName | None = None
-    start: Label
-    end: Label | None = None
-    steps: bounded(2, MAX_STEPS, "frames from start to end, both included") = 16
-    count: bounded(1, MAX_GRID_SIZE, "images side by side in each frame") = 1
-    seed: Seed | None = None
-    format: Literal["gif", "json"] = "gif"
-    scale: bounded(1, MAX_SCALE, "enlarge each pixel this many times") = 1
-    frame_ms: bounded(20, MAX_FRAME_MS, "milliseconds per GIF frame") = 80
-    bounce: bool = Field(True, description="GIF plays forward then back, so the loop never jumps")
+    detail: str
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(description='where: ["body", field], or ["body"] for the whole request')
+    msg: str = Field(description="what is wrong, and what is allowed")
+    type: str
+    input: Any = Field(None, description="what was sent (NaN and Infinity as strings)")
+    ctx: dict[str, Any] | None = None
+
+
+class Invalid(BaseModel):
+    """Why a request was refused (422), FastAPI's shape."""
+
+    detail: list[FieldError]
+
+
+class GeneratedImages(BaseModel):
+    model: str
+    label: int = Field(description="the class index")
+    class_name: str
+    seed: int
+    images: list[str] = Field(description="one base64 PNG per image")
+
+
+class Interpolation(BaseModel):
+    model: str
+    start: int = Field(description="the class index of the first frame")
+    end: int | None = Field(description="the class index of the last frame; null: within class start")
+    seed: int
+    frame_ms: int
+    frames: list[str] = Field(description="one base64 PNG per frame")
+
+
+class ModelCard(BaseModel):
+    title: str
+    summary: str = Field(description="how the model was trained: the card's opening section")
+
+
+class ModelInfo(BaseModel):
+    name: str
+    dataset: str
+    classes: list[str] = Field(description="class names; a class's index is its position here")
+    image_shape: list[int] = Field(description="channels, height, width")
+    latent_dim: int
+    step: int | None = Field(description="training steps behind the weights")
+    card: ModelCard | None
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    models: list[str]
+    requests_in_hand: int = Field(description="requests generating or waiting for a worker")
 
 
 class GenerationPool:
@@ -203,7 +287,7 @@ class GenerationPool:
         try:
             return await asyncio.wrap_future(future)
         except CganError as exc:  # a request the model cannot do, e.g. blending classes in an ONNX export
-            raise HTTPException(422, str(exc)) from None
+            raise invalid(str(exc)) from None
 
     def _release(self, _: Future) -> None:
         with self.lock:
@@ -269,11 +353,11 @@ class Guard:
         await self.app(scope, counted, secured)
 
 
-def invalid(field: str, value, message: str) -> RequestValidationError:
-    """A 422 in FastAPI's own shape, for what only a loaded model can check (model names, class labels)."""
-    return RequestValidationError(
-        [{"type": "value_error", "loc": ("body", field), "msg": message, "input": value}]
-    )
+def invalid(message: str, field: str | None = None, value: Any = None) -> RequestValidationError:
+    """A 422 in FastAPI's own shape, for what only a loaded model can check (model names, class labels,
+    output size): about one field, or the whole body."""
+    loc = ("body",) if field is None else ("body", field)
+    return RequestValidationError([{"type": "value_error", "loc": loc, "msg": message, "input": value}])
 
 
 def json_safe(value: Any) -> Any:
@@ -300,26 +384,26 @@ def model_name(source: str, generator: TrainedGenerator) -> str:
     return path.name if path.is_dir() else path.stem
 
 
-def describe(name: str, generator: TrainedGenerator) -> dict:
+def describe(name: str, generator: TrainedGenerator) -> ModelInfo:
     """What GET /models says about one model."""
-    return {
-        "name": name,
-        "dataset": generator.dataset,
-        "classes": list(generator.classes),
-        "image_shape": list(generator.arch.image_shape),
-        "latent_dim": generator.arch.latent_dim,
-        "step": generator.meta.get("step"),
-        "card": card_summary(generator),
-    }
+    return ModelInfo(
+        name=name,
+        dataset=generator.dataset,
+        classes=list(generator.classes),
+        image_shape=list(generator.arch.image_shape),
+        latent_dim=generator.arch.latent_dim,
+        step=generator.meta.get("step"),
+        card=card_summary(generator),
+    )
 
 
-def card_summary(generator: TrainedGenerator) -> dict | None:
+def card_summary(generator: TrainedGenerator) -> ModelCard | None:
     """The title and opening section of the model's MODEL_CARD.md (how it was trained), if it has one."""
     card = Path(generator.source).parent / MODEL_CARD_FILE
     if not card.is_file():
         return None
     title, _, rest = card.read_text().partition("\n")
-    return {"title": title.lstrip("# ").strip(), "summary": rest.split("\n## ")[0].strip()}
+    return ModelCard(title=title.lstrip("# ").strip(), summary=rest.split("\n## ")[0].strip())
 
 
 def load_models(sources: list[str] | None) -> dict[str, TrainedGenerator]:
@@ -348,14 +432,40 @@ def encoded_pngs(images: np.ndarray, scale: int) -> list[str]:
 
 
 def interpolation_frames(
-    generator: TrainedGenerator, body: InterpolateRequest, start: int, end: int | None, seed: int
+    generator: TrainedGenerator, start: int, end: int | None, steps: int, count: int, seed: int
 ) -> list[np.ndarray]:
     """One image per step, the `count` images of a step side by side."""
     if end is None:
-        frames = noise_interpolation(generator, start, body.steps, body.count, seed)
+        frames = noise_interpolation(generator, start, steps, count, seed)
     else:
-        frames = class_interpolation(generator, [start, end], body.steps, body.count, seed)
-    return [make_grid(frame, body.count) for frame in frames]
+        frames = class_interpolation(generator, [start, end], steps, count, seed)
+    return [make_grid(frame, count) for frame in frames]
+
+
+REFUSED_HOST = {400: {"model": Problem, "description": "the Host header names a host not served here"}}
+
+
+def answers(media: dict, json_model: type[BaseModel] | None = None) -> dict:
+    """What OpenAPI says a generating operation answers: the image (or JSON), and every refusal."""
+    seed_header = {"description": "the seed drawn with", "schema": {"type": "string", "pattern": "^[0-9]+$"}}
+    success = {
+        "description": "the image, or JSON with base64 PNGs for format json",
+        "content": media,
+        "headers": {"X-Seed": seed_header, "X-Model": {"description": "the model", "schema": {"type": "string"}}},
+    }
+    if json_model is not None:
+        success["model"] = json_model
+    return {
+        200: success,
+        **REFUSED_HOST,
+        413: {"model": Problem, "description": f"the body is over {MAX_BODY_BYTES} bytes"},
+        422: {
+            "model": Invalid,
+            "description": "a field is wrong, or the request asks for more than "
+            f"{MAX_PIXELS:,} pixels; the message says what is allowed"
+        },
+        503: {"model": Problem, "description": "the server is busy: retry after Retry-After seconds"},
+    }
 
 
 def create_app(
@@ -376,7 +486,8 @@ def create_app(
         yield
         pool.executor.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(
+    app = FastAPIOffline(  # Swagger UI at /docs from files in fastapi-offline's package: no CDN
+        redoc_url=None,  # ReDoc's bundle fetches its logo from its own CDN
         title="cgan",
         summary="Images of the class you ask for, from class-conditional GANs.",
         version="0.1.0",
@@ -388,14 +499,14 @@ def create_app(
         if name is None:
             name = next(iter(models))
         if name not in models:
-            raise invalid("model", name, f"unknown model {name!r}; served models: {', '.join(models)}")
+            raise invalid(f"unknown model {name!r}; served models: {', '.join(models)}", "model", name)
         return name, models[name]
 
     def class_of(generator: TrainedGenerator, field: str, label: int | str) -> int:
         try:
             return generator.label_index(label)
         except CganError as exc:
-            raise invalid(field, label, str(exc)) from None
+            raise invalid(str(exc), field, label) from None
 
     def check_cost(generator: TrainedGenerator, images: int, scale: int, lower: str, frames: int = 1) -> None:
         """One 422 for a request whose output (frames x images, each enlarged) is over MAX_PIXELS."""
@@ -407,22 +518,17 @@ def create_app(
                 f"asks for {pixels:,} pixels ({what}); one request may ask for at most {MAX_PIXELS:,}: "
                 f"lower {lower}"
             )
-            raise RequestValidationError(
-                [{"type": "too_many_pixels", "loc": ("body",), "msg": message, "input": None}]
-            )
+            raise invalid(message)
 
-    def png(content: bytes, name: str, seed: int) -> Response:
-        return Response(content, media_type="image/png", headers={"X-Seed": str(seed), "X-Model": name})
+    def image(content: bytes, media_type: str, name: str, seed: int) -> Response:
+        return Response(content, media_type=media_type, headers={"X-Seed": str(seed), "X-Model": name})
 
-    png_responses = {200: {"content": {"image/png": {}}, "description": "a PNG; its seed in X-Seed"}}
-    png_or_json = {
-        200: {"content": {"image/png": {}, "application/json": {}}, "description": "format png or json"}
-    }
-    gif_or_json = {
-        200: {"content": {"image/gif": {}, "application/json": {}}, "description": "format gif or json"}
-    }
+    def as_json(answer: BaseModel, name: str, seed: int) -> Response:
+        return image(answer.model_dump_json().encode(), "application/json", name, seed)
 
-    @app.post("/gen_images", response_class=Response, responses=png_responses)
+    GenImagesRequest, GenerateRequest, InterpolateRequest = request_models(models)
+
+    @app.post("/gen_images", response_class=Response, responses=answers({"image/png": {}}))
     async def gen_images(body: GenImagesRequest) -> Response:
         """One image of class `value`, or a grid_size x grid_size grid of it (as earlier CGAN demos did)."""
         name, generator = pick(body.model)
@@ -434,9 +540,9 @@ def create_app(
             )
         else:
             content = await pool.run(lambda: png_bytes(generator.generate([label], seed)[0]))
-        return png(content, name, seed)
+        return image(content, "image/png", name, seed)
 
-    @app.post("/generate", response_class=Response, responses=png_or_json)
+    @app.post("/generate", response_class=Response, responses=answers({"image/png": {}}, GeneratedImages))
     async def generate(body: GenerateRequest) -> Response:
         """`count` images of one class: a square-ish PNG grid, or JSON with each image as base64 PNG."""
         name, generator = pick(body.model)
@@ -447,22 +553,16 @@ def create_app(
             content = await pool.run(
                 lambda: grid_png(generator.generate([label] * body.count, seed), body.scale)
             )
-            return png(content, name, seed)
+            return image(content, "image/png", name, seed)
         images = await pool.run(
             lambda: encoded_pngs(generator.generate([label] * body.count, seed), body.scale)
         )
-        return JSONResponse(
-            {
-                "model": name,
-                "label": label,
-                "class_name": generator.classes[label],
-                "seed": seed,
-                "images": images,
-            },
-            headers={"X-Seed": str(seed), "X-Model": name},
+        answer = GeneratedImages(
+            model=name, label=label, class_name=generator.classes[label], seed=seed, images=images
         )
+        return as_json(answer, name, seed)
 
-    @app.post("/interpolate", response_class=Response, responses=gif_or_json)
+    @app.post("/interpolate", response_class=Response, responses=answers({"image/gif": {}}, Interpolation))
     async def interpolate(body: InterpolateRequest) -> Response:
         """A looping GIF (or JSON with each frame as base64 PNG) from class `start` to class `end`, or within
         class `start` when `end` is left out."""
@@ -473,41 +573,33 @@ def create_app(
         frames = 2 * body.steps - 2 if body.format == "gif" and body.bounce else body.steps
         check_cost(generator, body.count, body.scale, "steps, count or scale", frames)
         seed = random_seed() if body.seed is None else body.seed
-        headers = {"X-Seed": str(seed), "X-Model": name}
         if body.format == "gif":
             content = await pool.run(
                 lambda: gif_bytes(
-                    interpolation_frames(generator, body, start, end, seed),
+                    interpolation_frames(generator, start, end, body.steps, body.count, seed),
                     body.scale,
                     body.frame_ms,
                     hold_ms=4 * body.frame_ms,  # let the eye see where it starts and ends
                     bounce=body.bounce,
                 )
             )
-            return Response(content, media_type="image/gif", headers=headers)
-        frames = await pool.run(
-            lambda: encoded_pngs(interpolation_frames(generator, body, start, end, seed), body.scale)
+            return image(content, "image/gif", name, seed)
+        pngs = await pool.run(
+            lambda: encoded_pngs(interpolation_frames(generator, start, end, body.steps, body.count, seed), body.scale)
         )
-        return JSONResponse(
-            {
-                "model": name,
-                "start": start,
-                "end": end,
-                "seed": seed,
-                "frame_ms": body.frame_ms,
-                "frames": frames,
-            },
-            headers=headers,
+        answer = Interpolation(
+            model=name, start=start, end=end, seed=seed, frame_ms=body.frame_ms, frames=pngs
         )
+        return as_json(answer, name, seed)
 
-    @app.get("/models")
-    async def list_models() -> list[dict]:
+    @app.get("/models", responses=REFUSED_HOST)
+    async def list_models() -> list[ModelInfo]:
         """The served models: name, dataset, class names, latent size, training steps, model card summary."""
         return catalogue
 
-    @app.get("/health")
-    async def health() -> dict:
-        return {"status": "ok", "models": list(models), "requests_in_hand": pool.admitted}
+    @app.get("/health", responses=REFUSED_HOST)
+    async def health() -> Health:
+        return Health(status="ok", models=list(models), requests_in_hand=pool.admitted)
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
