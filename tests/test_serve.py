@@ -8,6 +8,7 @@ import base64
 import http.client
 import io
 import json
+import math
 import re
 import shutil
 import threading
@@ -402,6 +403,45 @@ def test_a_flood_beyond_the_queue_is_refused_with_503_not_queued():
     refused = next(response for response in responses if response.status_code == 503)
     assert refused.headers["retry-after"] == "1" and "server busy" in refused.json()["detail"]
     assert in_hand == 0
+
+
+def test_requests_drawn_together_get_the_images_they_would_get_alone():
+    bodies = [
+        {"model": model, "label": (3 * i) % 10, "count": 1 + i % 5, "seed": 1000 + i}
+        for i in range(24)
+        for model in ("mnist", "fashion-mnist")
+    ]
+
+    async def together(url: str) -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+            return await asyncio.gather(*(http.post("/generate", json=body) for body in bodies))
+
+    with running(create_app(max_waiting=len(bodies))) as url:
+        responses = asyncio.run(together(url))
+    generators = {name: load_generator(name) for name in ("mnist", "fashion-mnist")}
+    for body, response in zip(bodies, responses, strict=True):
+        images = generators[body["model"]].generate([body["label"]] * body["count"], seed=body["seed"])
+        assert response.content == png_bytes(make_grid(images, math.ceil(math.sqrt(body["count"])))), body
+
+
+def test_while_the_pool_is_full_a_post_is_refused_before_its_body_is_read():
+    heavy = {"start": 1, "end": 2, "steps": 37, "count": 16, "scale": 3, "format": "json"}
+
+    async def fill(url: str) -> list[int]:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+            in_hand = asyncio.gather(*(http.post("/interpolate", json=heavy) for _ in range(2)))
+            while (await http.get("/health")).json()["requests_in_hand"] < 2:
+                await asyncio.sleep(0.005)
+            # Not even JSON: refused for want of room before its body is parsed.
+            connection = http.stream("POST", "/generate", content=b"{not json")
+            async with connection as refused:
+                assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+                assert "server busy: 2 requests in hand" in (await refused.aread()).decode()
+            return [response.status_code for response in await in_hand]
+
+    with running(create_app(["mnist"], workers=1, max_waiting=1)) as url:
+        assert asyncio.run(fill(url)) == [200, 200]
+        assert httpx.post(f"{url}/generate", content=b"{not json").status_code == 422  # room again
 
 
 # --- start-up: models load once, and a broken one stops the server from starting -----------------

@@ -11,14 +11,17 @@ queue, so a flood of requests costs neither memory nor a growing wait: beyond th
 import asyncio
 import base64
 import math
+import queue
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
+import torch
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -41,11 +44,13 @@ from pydantic_core import PydanticCustomError
 
 from .errors import CganError
 from .sampling import (
+    GENERATE_BATCH,
     TrainedGenerator,
     class_interpolation,
     gif_bytes,
     load_generator,
     make_grid,
+    noise,
     noise_interpolation,
     png_bytes,
     random_seed,
@@ -263,24 +268,50 @@ class Health(BaseModel):
     requests_in_hand: int = Field(description="requests generating or waiting for a worker")
 
 
+class Busy(HTTPException):
+    def __init__(self, in_hand: int):
+        super().__init__(503, f"server busy: {in_hand} requests in hand; retry shortly", {"Retry-After": "1"})
+
+
+@dataclass
+class Draw:
+    """One request's images to draw, and what to make of them."""
+
+    generator: TrainedGenerator
+    labels: list[int]
+    seed: int
+    finish: Callable[[np.ndarray], Any]
+    done: Future = field(default_factory=Future)
+
+
 class GenerationPool:
-    """Runs generation in `workers` threads with at most `max_waiting` requests queued for them; a request
-    beyond that is refused with 503 at once, so a flood neither grows memory nor the wait."""
+    """Holds at most `workers + max_waiting` requests at once; one more is refused with 503 at once, so a
+    flood neither grows memory nor the wait.
+
+    draw(): images for labels and a seed, drawn in one thread that puts the images of every request waiting
+    for it (up to GENERATE_BATCH) through the network together: one forward pass of many images costs a
+    fraction of many passes of one. What a request makes of its images (PNG, grid, base64) runs in
+    `workers` threads. run(): any other work, in those threads."""
 
     def __init__(self, workers: int = WORKERS, max_waiting: int = MAX_WAITING):
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix="cgan-generate")
         self.capacity = workers + max_waiting
         self.admitted = 0
         self.lock = threading.Lock()
+        self.draws: queue.SimpleQueue[Draw | None] = queue.SimpleQueue()
+        self.drawer = threading.Thread(target=self._draw_batches, name="cgan-draw", daemon=True)
+        self.drawer.start()
 
-    async def run(self, work: Callable[[], T]) -> T:
+    def full(self) -> bool:
+        return self.admitted >= self.capacity
+
+    def _admit(self) -> None:
         with self.lock:
             if self.admitted >= self.capacity:
-                raise HTTPException(
-                    503, f"server busy: {self.admitted} requests in hand; retry shortly", {"Retry-After": "1"}
-                )
+                raise Busy(self.admitted)
             self.admitted += 1
-        future = self.executor.submit(work)
+
+    async def _outcome(self, future: Future) -> Any:
         # Released when the work ends, not when the awaiting task is cancelled: cancelling drops work that
         # has not started, but work already running holds its place until it finishes.
         future.add_done_callback(self._release)
@@ -289,9 +320,65 @@ class GenerationPool:
         except CganError as exc:  # a request the model cannot do, e.g. blending classes in an ONNX export
             raise invalid(str(exc)) from None
 
+    async def run(self, work: Callable[[], T]) -> T:
+        self._admit()
+        return await self._outcome(self.executor.submit(work))
+
+    async def draw(
+        self, generator: TrainedGenerator, labels: list[int], seed: int, finish: Callable[[np.ndarray], T]
+    ) -> T:
+        """finish(images), images as generator.generate(labels, seed) draws them."""
+        self._admit()
+        job = Draw(generator, labels, seed, finish)
+        self.draws.put(job)
+        return await self._outcome(job.done)
+
+    def close(self) -> None:
+        self.draws.put(None)
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
     def _release(self, _: Future) -> None:
         with self.lock:
             self.admitted -= 1
+
+    def _draw_batches(self) -> None:
+        while (job := self.draws.get()) is not None:
+            batch, images = [job], len(job.labels)
+            while images < GENERATE_BATCH and not self.draws.empty():
+                if (job := self.draws.get()) is None:
+                    self.draws.put(None)  # close() was called: stop after this batch
+                    break
+                batch.append(job)
+                images += len(job.labels)
+            for generator in {id(job.generator): job.generator for job in batch}.values():
+                self._draw([job for job in batch if job.generator is generator])
+
+    def _draw(self, jobs: list[Draw]) -> None:
+        """The images of `jobs` (all of one generator) in one pass; each job's noise drawn from its own
+        seed, as generate() draws it, so the images are the same as if drawn alone."""
+        jobs = [job for job in jobs if job.done.set_running_or_notify_cancel()]
+        if not jobs:
+            return
+        generator = jobs[0].generator
+        try:
+            z = torch.cat([noise(job.seed, len(job.labels), generator.arch.latent_dim) for job in jobs])
+            labels = torch.tensor([label for job in jobs for label in job.labels], dtype=torch.long)
+            images = generator.render(z, labels)
+        except Exception as exc:
+            for job in jobs:
+                job.done.set_exception(exc)
+            return
+        start = 0
+        for job in jobs:
+            mine, start = images[start : start + len(job.labels)], start + len(job.labels)
+            self.executor.submit(self._finish, job, mine)
+
+    @staticmethod
+    def _finish(job: Draw, images: np.ndarray) -> None:
+        try:
+            job.done.set_result(job.finish(images))
+        except Exception as exc:
+            job.done.set_exception(exc)
 
 
 def host_name(host_header: str) -> str:
@@ -303,11 +390,13 @@ def host_name(host_header: str) -> str:
 
 
 class Guard:
-    """ASGI middleware in front of the whole app: refuses a foreign Host header (400) and a body over
-    MAX_BODY_BYTES (413) before any other work, and puts SECURITY_HEADERS on every answer."""
+    """ASGI middleware in front of the whole app: refuses a foreign Host header (400), a body over
+    MAX_BODY_BYTES (413) and, while the pool is full, any POST (503) before any other work, and puts
+    SECURITY_HEADERS on every answer."""
 
-    def __init__(self, app, allowed_hosts: Sequence[str]):
+    def __init__(self, app, allowed_hosts: Sequence[str], pool: GenerationPool):
         self.app = app
+        self.pool = pool
         self.any_host = "*" in allowed_hosts
         self.allowed = {host.lower() for host in allowed_hosts}
         self.hint = ", ".join(allowed_hosts)
@@ -340,6 +429,16 @@ class Guard:
             declared = 0  # uvicorn itself refuses a malformed length
         if declared > MAX_BODY_BYTES:
             return await JSONResponse({"detail": TOO_LARGE}, 413)(scope, receive, secured)
+        if scope["method"] == "POST" and self.pool.full():
+            # Refused before its body is parsed or validated: under a flood a refusal has to be cheap.
+            # The body is read (up to the cap) so that the connection can carry the next request.
+            received, more = 0, True
+            while more and received <= MAX_BODY_BYTES:
+                message = await receive()
+                received += len(message.get("body", b""))
+                more = message.get("more_body", False)
+            busy = Busy(self.pool.admitted)
+            return await JSONResponse({"detail": busy.detail}, 503, busy.headers)(scope, receive, secured)
         received = 0
 
         async def counted():  # a chunked body has no length to check up front
@@ -484,7 +583,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         yield
-        pool.executor.shutdown(wait=False, cancel_futures=True)
+        pool.close()
 
     app = FastAPIOffline(  # Swagger UI at /docs from files in fastapi-offline's package: no CDN
         redoc_url=None,  # ReDoc's bundle fetches its logo from its own CDN
@@ -535,11 +634,9 @@ def create_app(
         label = class_of(generator, "value", body.value)
         seed = random_seed() if body.seed is None else body.seed
         if body.grid:
-            content = await pool.run(
-                lambda: grid_png(generator.generate([label] * body.grid_size**2, seed), 1)
-            )
+            content = await pool.draw(generator, [label] * body.grid_size**2, seed, lambda im: grid_png(im, 1))
         else:
-            content = await pool.run(lambda: png_bytes(generator.generate([label], seed)[0]))
+            content = await pool.draw(generator, [label], seed, lambda images: png_bytes(images[0]))
         return image(content, "image/png", name, seed)
 
     @app.post("/generate", response_class=Response, responses=answers({"image/png": {}}, GeneratedImages))
@@ -549,16 +646,12 @@ def create_app(
         label = class_of(generator, "label", body.label)
         check_cost(generator, body.count, body.scale, "count or scale")
         seed = random_seed() if body.seed is None else body.seed
+        encode = grid_png if body.format == "png" else encoded_pngs
+        content = await pool.draw(generator, [label] * body.count, seed, lambda im: encode(im, body.scale))
         if body.format == "png":
-            content = await pool.run(
-                lambda: grid_png(generator.generate([label] * body.count, seed), body.scale)
-            )
             return image(content, "image/png", name, seed)
-        images = await pool.run(
-            lambda: encoded_pngs(generator.generate([label] * body.count, seed), body.scale)
-        )
         answer = GeneratedImages(
-            model=name, label=label, class_name=generator.classes[label], seed=seed, images=images
+            model=name, label=label, class_name=generator.classes[label], seed=seed, images=content
         )
         return as_json(answer, name, seed)
 
@@ -606,5 +699,5 @@ def create_app(
         return FileResponse(WEB_DIR / "index.html", headers={"Content-Security-Policy": PAGE_POLICY})
 
     app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")
-    app.add_middleware(Guard, allowed_hosts=allowed_hosts)
+    app.add_middleware(Guard, allowed_hosts=allowed_hosts, pool=pool)
     return app
