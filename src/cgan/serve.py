@@ -71,7 +71,10 @@ MAX_SEED = 2**53 - 1  # the largest integer a browser's JavaScript holds exactly
 MAX_NAME_CHARS = 64
 MAX_BODY_BYTES = 16 * 1024
 TOO_LARGE = f"the request body is over {MAX_BODY_BYTES} bytes"
-WORKERS = 2  # generations running at once, each in its own thread
+WORKERS = 2  # threads that encode images, and draw large requests
+# A request for more images than this is drawn on its own: the cost of an image in a forward pass stops
+# falling at about this many.
+BATCH_UP_TO = 16
 MAX_WAITING = 64  # requests waiting for a worker; one more is answered 503 at once
 
 T = TypeVar("T")
@@ -288,10 +291,11 @@ class GenerationPool:
     """Holds at most `workers + max_waiting` requests at once; one more is refused with 503 at once, so a
     flood neither grows memory nor the wait.
 
-    draw(): images for labels and a seed, drawn in one thread that puts the images of every request waiting
-    for it (up to GENERATE_BATCH) through the network together: one forward pass of many images costs a
-    fraction of many passes of one. What a request makes of its images (PNG, grid, base64) runs in
-    `workers` threads. run(): any other work, in those threads."""
+    draw(): images for labels and a seed. A request for a few images is drawn in one thread that puts the
+    images of every such request waiting for it (up to GENERATE_BATCH) through the network together: one
+    forward pass of many images costs a fraction of many passes of one. What a request makes of its images
+    (PNG, grid, base64) runs in `workers` threads, and so does a request for many images, and run(): any
+    other work."""
 
     def __init__(self, workers: int = WORKERS, max_waiting: int = MAX_WAITING):
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix="cgan-generate")
@@ -328,6 +332,8 @@ class GenerationPool:
         self, generator: TrainedGenerator, labels: list[int], seed: int, finish: Callable[[np.ndarray], T]
     ) -> T:
         """finish(images), images as generator.generate(labels, seed) draws them."""
+        if len(labels) > BATCH_UP_TO:
+            return await self.run(lambda: finish(generator.generate(labels, seed)))
         self._admit()
         job = Draw(generator, labels, seed, finish)
         self.draws.put(job)
