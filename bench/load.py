@@ -8,8 +8,9 @@ reports, for a single image and for a 10x10 grid (POST /gen_images), requests/s,
 the error count, beside the same work done in this process without HTTP (the ceiling); then a flood of
 --flood-clients clients asking for 16x16 grids, with how fast the refused ones got their 503 (p50, max);
 then --soak seconds of mixed load after a warm-up, sampling the server's resident memory (VmRSS) to report
-its growth from the first to the last fifth of the window. With --compare REV, the src/ of that git
-revision is served too, and each case runs against both servers one after the other.
+its growth from the first to the last fifth of the window. CPU ms/req is the server's CPU time (all
+threads) per successful request: what a request costs, whatever else the machine runs. With --compare
+REV, the src/ of that git revision is served too, and each case runs against both servers in turn.
 
 The clients are plain HTTP/1.1 keep-alive connections on asyncio streams: an httpx client on the same
 cores costs more CPU than the server and would measure itself. Exits 1 if a request failed (anything but
@@ -49,6 +50,12 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time the process has used, user and system, all threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> dict[str, int]:
@@ -218,11 +225,13 @@ def report(args, servers: list[Server], ceiling: dict[str, float]) -> int:
     print(f"{args.clients} clients, {args.duration:g} s per case")
     print(
         f"{'server':{width}} {'case':14} {'requests':>9} {'req/s':>8} {'vs no-HTTP':>11} "
-        f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}"
+        f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} {'CPU ms/req':>11}"
     )
     for name, case in CASES.items():
         for server in servers:
+            cpu = cpu_seconds(server.process.pid)
             latencies = asyncio.run(load(server.port, case, args.clients, args.duration))
+            cpu = cpu_seconds(server.process.pid) - cpu
             ok = latencies.pop(200, [])
             errors = sum(map(len, latencies.values()))
             failed += errors
@@ -230,7 +239,7 @@ def report(args, servers: list[Server], ceiling: dict[str, float]) -> int:
             p50, p95, p99 = milliseconds(ok, (50, 95, 99))
             print(
                 f"{server.name:{width}} {name:14} {len(ok):>9} {rate:>8.1f} {rate / ceiling[name]:>10.2f}x "
-                f"{p50:>8} {p95:>8} {p99:>8} {errors:>7}"
+                f"{p50:>8} {p95:>8} {p99:>8} {errors:>7} {cpu * 1e3 / max(1, len(ok)):>11.2f}"
             )
     print(f"in-process ceiling ({WORKERS} threads, no HTTP): " + ", ".join(f"{n} {r:.1f}/s" for n, r in ceiling.items()))
 

@@ -3,9 +3,11 @@
     app = create_app(["runs/mnist", "fashion-mnist"])    # None: both bundled generators
     uvicorn.run(app, host="127.0.0.1", port=8000)
 
-Every input is checked before any work is done (422, with the allowed range in the message), a body over
-MAX_BODY_BYTES is refused (413), and generation runs in a few threads off the event loop behind a bounded
-queue, so a flood of requests costs neither memory nor a growing wait: beyond the queue the answer is 503.
+Every input is checked before any work is done (422, with the allowed range in the message), a request may
+ask for at most MAX_PIXELS pixels, a body over MAX_BODY_BYTES is refused (413), and generation runs off the
+event loop behind a bounded queue (small requests drawn together in one forward pass), so a flood of
+requests costs neither memory nor a growing wait: beyond the queue the answer is 503, before the body is
+parsed. Every answer carries SECURITY_HEADERS; a Host header outside `allowed_hosts` gets 400.
 """
 
 import asyncio
