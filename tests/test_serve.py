@@ -60,13 +60,14 @@ def test_health_and_models(client):
 
 def test_the_schema_names_the_models_the_classes_and_every_answer(client):
     schema = client.get("/openapi.json").json()
-    bodies = schema["components"]["schemas"]
-    for name, label_field in (("GenerateRequest", "label"), ("InterpolateRequest", "end")):
-        fields = bodies[name]["properties"]
+    for path, label_field in (("/generate", "label"), ("/interpolate", "end")):
+        body = schema["paths"][path]["post"]["requestBody"]
+        assert body["required"]
+        fields = body["content"]["application/json"]["schema"]["properties"]
         model = next(option for option in fields["model"]["anyOf"] if option.get("type") == "string")
         assert model["enum"] == ["mnist", "fashion-mnist"]
         label = fields[label_field]
-        label = label if name == "GenerateRequest" else label["anyOf"][0]  # end may be null
+        label = label if path == "/generate" else label["anyOf"][0]  # end may be null
         index, class_name = label["anyOf"]
         assert (index["type"], index["minimum"], index["maximum"]) == ("integer", 0, 9)
         assert {"0", "9", "sneaker", "ankle-boot"} <= set(class_name["enum"])
