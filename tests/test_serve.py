@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import http.client
 import io
+import json
+import math
 import re
 import shutil
 import threading
@@ -17,12 +20,12 @@ from fastapi import HTTPException
 from live_server import running
 from PIL import Image
 
-from cgan.cli.serve import add_parser
+from cgan.cli.serve import add_parser, default_allowed_hosts
 from cgan.errors import CganError
 from cgan.generation import load_generator
 from cgan.images import make_grid, png_bytes
 from cgan.run_folder import BUNDLED_DIR
-from cgan.serve import MAX_BODY_BYTES, MAX_SEED, GenerationPool, create_app
+from cgan.serve import MAX_BODY_BYTES, MAX_PIXELS, MAX_SEED, GenerationPool, create_app
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +58,43 @@ def test_health_and_models(client):
     card = models["mnist"]["card"]
     assert card["title"] == "Bundled mnist generator" and "cgan train --dataset mnist" in card["summary"]
     assert client.get("/openapi.json").json()["paths"].keys() >= {"/generate", "/gen_images", "/interpolate"}
+
+
+def test_the_schema_names_the_models_the_classes_and_every_answer(client):
+    schema = client.get("/openapi.json").json()
+    for path, label_field in (("/generate", "label"), ("/interpolate", "end")):
+        body = schema["paths"][path]["post"]["requestBody"]
+        assert body["required"]
+        fields = body["content"]["application/json"]["schema"]["properties"]
+        model = next(option for option in fields["model"]["anyOf"] if option.get("type") == "string")
+        assert model["enum"] == ["mnist", "fashion-mnist"]
+        label = fields[label_field]
+        label = label if path == "/generate" else label["anyOf"][0]  # end may be null
+        index, class_name = label["anyOf"]
+        assert (index["type"], index["minimum"], index["maximum"]) == ("integer", 0, 9)
+        assert {"0", "9", "sneaker", "ankle-boot"} <= set(class_name["enum"])
+        assert fields["seed"]["anyOf"][0]["type"] == "integer"
+    for path, answer in (("/generate", "GeneratedImages"), ("/interpolate", "Interpolation"), ("/gen_images", None)):
+        responses = schema["paths"][path]["post"]["responses"]
+        assert set(responses) == {"200", "400", "413", "422", "503"}
+        ok = responses["200"]["content"]
+        assert ok.get("application/json", {}).get("schema") == (
+            {"$ref": f"#/components/schemas/{answer}"} if answer else None
+        )
+        assert {"X-Seed", "X-Model"} <= set(responses["200"]["headers"])
+        for status in ("400", "413", "422", "503"):
+            assert "$ref" in responses[status]["content"]["application/json"]["schema"]
+    for path, answer in (("/models", "ModelInfo"), ("/health", "Health")):
+        responses = schema["paths"][path]["get"]["responses"]
+        assert set(responses) == {"200", "400"}
+        assert answer in json.dumps(responses["200"]["content"]["application/json"]["schema"])
+
+
+def test_the_api_docs_load_nothing_from_elsewhere(client):
+    html = client.get("/docs").text
+    assert "http://" not in html and "https://" not in html, html
+    assets = re.findall(r'(?:src|href)="(/[^"]+)"', html)
+    assert len(assets) == 3 and all(client.get(asset).status_code == 200 for asset in assets), assets
 
 
 def test_gen_images_takes_the_body_of_earlier_demos(client):
@@ -149,6 +189,28 @@ def test_interpolate_within_a_class_as_json_frames(client):
         ("/gen_images", {"value": 10, "grid": False, "grid_size": 0}, "value", "use 0-9"),
         ("/interpolate", {"start": 1, "end": 2, "steps": 65}, "steps", "must be 2-64, got 65"),
         ("/interpolate", {"start": 1, "end": "eleven"}, "end", "unknown mnist class 'eleven'"),
+        # Every integer is strict, as labels always were: not "5", 5.0 or true.
+        ("/generate", {"label": 1, "seed": "5"}, "seed", "Input should be a valid integer"),
+        ("/generate", {"label": 1, "seed": 5.0}, "seed", "Input should be a valid integer"),
+        ("/generate", {"label": 1, "seed": True}, "seed", "Input should be a valid integer"),
+        ("/generate", {"label": 1, "count": "2"}, "count", "Input should be a valid integer"),
+        ("/interpolate", {"start": 1, "steps": 4.0}, "steps", "Input should be a valid integer"),
+        ("/gen_images", {"value": 1, "grid": "true", "grid_size": 2}, "grid", "Input should be a valid boolean"),
+        ("/gen_images", {"value": 9, "grid": True}, "grid_size", "must be 1-16 when grid is true"),
+        (
+            "/generate",
+            {"label": 1, "count": 256, "scale": 8},
+            "body",
+            "asks for 12,845,056 pixels (256 images of 224x224); one request may ask for at most 4,194,304: "
+            "lower count or scale",
+        ),
+        (
+            "/interpolate",
+            {"start": 1, "end": 2, "steps": 64, "count": 16, "scale": 8},
+            "body",
+            "asks for 101,154,816 pixels (16 images of 224x224 in each of 126 frames); one request may ask "
+            "for at most 4,194,304: lower steps, count or scale",
+        ),
     ],
 )
 def test_bad_input_is_a_422_that_says_what_is_allowed(client, path, body, field, message):
@@ -156,6 +218,51 @@ def test_bad_input_is_a_422_that_says_what_is_allowed(client, path, body, field,
     assert response.status_code == 422
     errors = response.json()["detail"]
     assert any(error["loc"][-1] == field and message in error["msg"] for error in errors), errors
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "body"),
+    [
+        ("/generate", "seed", '{"label": 7, "seed": NaN}'),
+        ("/generate", "count", '{"label": 7, "count": Infinity}'),
+        ("/generate", "scale", '{"label": 7, "scale": -Infinity}'),
+        ("/generate", "label", '{"label": NaN}'),
+        ("/gen_images", "value", '{"value": Infinity}'),
+        ("/gen_images", "grid_size", '{"value": 1, "grid": true, "grid_size": NaN}'),
+        ("/interpolate", "steps", '{"start": 1, "steps": NaN}'),
+        ("/interpolate", "frame_ms", '{"start": 1, "frame_ms": Infinity}'),
+        ("/interpolate", "end", '{"start": 1, "end": -Infinity}'),
+    ],
+)
+def test_nan_and_infinity_are_a_422_and_the_connection_stays_open(client, path, field, body):
+    connection = http.client.HTTPConnection(client.base_url.host, client.base_url.port, timeout=30)
+    try:
+        connection.request("POST", path, body, {"content-type": "application/json"})
+        response = connection.getresponse()
+        errors = json.loads(response.read())["detail"]
+        assert response.status == 422, errors
+        assert [error["loc"] for error in errors] == [["body", field]]
+        assert errors[0]["input"] in ("NaN", "Infinity", "-Infinity")
+        socket_before = connection.sock
+        connection.request("GET", "/health")  # the same keep-alive connection still answers
+        assert connection.getresponse().status == 200 and connection.sock is socket_before
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"format": "json"}, 200),  # 37 frames x 16 images of 84x84: just under MAX_PIXELS
+        ({"format": "gif", "bounce": False}, 200),
+        ({"format": "gif"}, 422),  # bouncing back plays 35 of the frames twice
+    ],
+)
+def test_the_pixels_of_every_frame_count_against_the_cap(client, body, status):
+    body = {"start": 1, "end": 2, "steps": 37, "count": 16, "scale": 3, "seed": 1, **body}
+    assert 37 * 16 * 84 * 84 <= MAX_PIXELS < (2 * 37 - 2) * 16 * 84 * 84
+    response = client.post("/interpolate", json=body)
+    assert response.status_code == status, response.text
 
 
 def test_a_body_that_is_not_json_is_a_422(client):
@@ -188,6 +295,56 @@ def test_the_page_and_its_files_are_served_with_nothing_from_elsewhere(client):
         assert client.get(asset).status_code == 200
     for text in (page.text, client.get("/web/app.js").text, client.get("/web/style.css").text):
         assert "http://" not in text and "https://" not in text  # works offline: no CDN
+
+
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+}
+
+
+def test_every_answer_carries_the_security_headers(client):
+    answers = [
+        client.get("/health"),
+        client.get("/"),
+        client.get("/web/app.js"),
+        client.get("/openapi.json"),
+        client.get("/no-such-page"),
+        client.post("/generate", json={"label": 1, "seed": 2}),
+        client.post("/generate", json={"label": 99}),
+        client.post("/generate", content=b"x" * (MAX_BODY_BYTES + 1)),
+        client.get("/health", headers={"host": "evil.example"}),
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 200, 200, 404, 200, 422, 413, 400]
+    for answer in answers:
+        assert SECURITY_HEADERS.items() <= answer.headers.items(), (answer.url, answer.headers)
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    assert answers[1].headers.get_list("content-security-policy") == [
+        answers[1].headers["content-security-policy"]
+    ]  # the page keeps its one policy
+    assert "default-src 'self'" in answers[1].headers["content-security-policy"]
+
+
+@pytest.mark.parametrize("host", ["localhost", "LOCALHOST:8000", "127.0.0.1:1", "[::1]", "[::1]:65535"])
+def test_loopback_host_names_are_answered_on_any_port(client, host):
+    assert client.get("/health", headers={"host": host}).status_code == 200
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "127.0.0.1.evil.example", "[::2]", ""])
+def test_a_foreign_host_header_is_refused_with_400(client, host):
+    response = client.get("/health", headers={"host": host})
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("this server answers to the host names localhost, 127.0.0.1")
+    assert "--allowed-hosts" in response.json()["detail"]
+
+
+def test_allowed_hosts_can_be_named_or_any():
+    with running(create_app(["mnist"], allowed_hosts=["cgan.example.org"])) as url:
+        assert httpx.get(f"{url}/health", headers={"host": "cgan.example.org:443"}).status_code == 200
+        assert httpx.get(f"{url}/health").status_code == 400  # 127.0.0.1 is not on the list
+    with running(create_app(["mnist"], allowed_hosts=default_allowed_hosts("0.0.0.0"))) as url:
+        assert httpx.get(f"{url}/health", headers={"host": "anything.example"}).status_code == 200
 
 
 # --- the bounded pool that keeps a flood of requests from exhausting memory ----------------------
@@ -237,7 +394,7 @@ def test_pool_counts_running_work_until_it_ends_even_when_its_caller_gives_up():
 
 def test_a_flood_beyond_the_queue_is_refused_with_503_not_queued():
     async def flood(url: str) -> list[httpx.Response]:
-        body = {"label": 8, "count": 256, "scale": 8}  # the heaviest request the caps allow
+        body = {"label": 8, "count": 256, "scale": 4}  # the heaviest request MAX_PIXELS allows
         async with httpx.AsyncClient(base_url=url, timeout=60) as http:
             return await asyncio.gather(*(http.post("/generate", json=body) for _ in range(12)))
 
@@ -251,6 +408,45 @@ def test_a_flood_beyond_the_queue_is_refused_with_503_not_queued():
     assert in_hand == 0
 
 
+def test_requests_drawn_together_get_the_images_they_would_get_alone():
+    bodies = [
+        {"model": model, "label": (3 * i) % 10, "count": 1 + i % 5, "seed": 1000 + i}
+        for i in range(24)
+        for model in ("mnist", "fashion-mnist")
+    ]
+
+    async def together(url: str) -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+            return await asyncio.gather(*(http.post("/generate", json=body) for body in bodies))
+
+    with running(create_app(max_waiting=len(bodies))) as url:
+        responses = asyncio.run(together(url))
+    generators = {name: load_generator(name) for name in ("mnist", "fashion-mnist")}
+    for body, response in zip(bodies, responses, strict=True):
+        images = generators[body["model"]].generate([body["label"]] * body["count"], seed=body["seed"])
+        assert response.content == png_bytes(make_grid(images, math.ceil(math.sqrt(body["count"])))), body
+
+
+def test_while_the_pool_is_full_a_post_is_refused_before_its_body_is_read():
+    heavy = {"start": 1, "end": 2, "steps": 37, "count": 16, "scale": 3, "format": "json"}
+
+    async def fill(url: str) -> list[int]:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+            in_hand = asyncio.gather(*(http.post("/interpolate", json=heavy) for _ in range(2)))
+            while (await http.get("/health")).json()["requests_in_hand"] < 2:
+                await asyncio.sleep(0.005)
+            # Not even JSON: refused for want of room before its body is parsed.
+            connection = http.stream("POST", "/generate", content=b"{not json")
+            async with connection as refused:
+                assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+                assert "server busy: 2 requests in hand" in (await refused.aread()).decode()
+            return [response.status_code for response in await in_hand]
+
+    with running(create_app(["mnist"], workers=1, max_waiting=1)) as url:
+        assert asyncio.run(fill(url)) == [200, 200]
+        assert httpx.post(f"{url}/generate", content=b"{not json").status_code == 422  # room again
+
+
 # --- start-up: models load once, and a broken one stops the server from starting -----------------
 
 
@@ -262,11 +458,27 @@ def serve_args(*argv: str) -> argparse.Namespace:
 
 def test_serve_defaults():
     args = serve_args()
-    assert (args.models, args.host, args.port) == ([], "127.0.0.1", 8000)
+    assert (args.models, args.host, args.port, args.allowed_hosts) == ([], "127.0.0.1", 8000, None)
     args = serve_args("runs/mnist", "runs/fashion", "--host", "0.0.0.0", "--port", "8080")
     assert (args.models, args.host, args.port) == (["runs/mnist", "runs/fashion"], "0.0.0.0", 8080)
-    with pytest.raises(SystemExit):
-        serve_args("--port", "70000")
+    assert serve_args("--allowed-hosts", "a.example, 10.0.0.5").allowed_hosts == ["a.example", "10.0.0.5"]
+    for wrong in (["--port", "70000"], ["--allowed-hosts", " , "]):
+        with pytest.raises(SystemExit):
+            serve_args(*wrong)
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        ("127.0.0.1", ["localhost", "127.0.0.1", "[::1]"]),
+        ("localhost", ["localhost", "127.0.0.1", "[::1]"]),
+        ("::1", ["localhost", "127.0.0.1", "[::1]"]),
+        ("0.0.0.0", ["*"]),
+        ("192.168.1.5", ["*"]),
+    ],
+)
+def test_allowed_hosts_default_to_loopback_names_for_a_loopback_bind(host, allowed):
+    assert default_allowed_hosts(host) == allowed
 
 
 @pytest.mark.parametrize(

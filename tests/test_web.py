@@ -57,10 +57,10 @@ def offsite() -> list[str]:
 
 
 @pytest.fixture
-def page(browser, server_url, offsite):
-    """The page on a phone-sized screen, with every request that leaves the server refused and recorded."""
+def offline(browser, server_url, offsite):
+    """A tab on a phone-sized screen, with every request that leaves the server refused and recorded."""
     context = browser.new_context(viewport=PHONE, accept_downloads=True)
-    page = context.new_page()
+    tab = context.new_page()
     server = urlparse(server_url).netloc
 
     def only_the_server(route):
@@ -70,11 +70,17 @@ def page(browser, server_url, offsite):
             offsite.append(route.request.url)
             route.abort()
 
-    page.route("**/*", only_the_server)
-    page.goto(server_url)
-    page.wait_for_selector("body[data-ready=true]")
-    yield page
+    tab.route("**/*", only_the_server)
+    yield tab
     context.close()
+
+
+@pytest.fixture
+def page(offline, server_url):
+    """The page, ready to use."""
+    offline.goto(server_url)
+    offline.wait_for_selector("body[data-ready=true]")
+    return offline
 
 
 def shown_image(page, selector: str) -> dict:
@@ -149,4 +155,13 @@ def test_interpolation_plays_and_the_page_fits_a_phone(page, offsite, tmp_path):
     screenshot = tmp_path / "web_page.png"
     page.screenshot(path=str(screenshot), full_page=True)
     assert Image.open(screenshot).size[0] == PHONE["width"]
+    assert offsite == []
+
+
+def test_the_api_docs_work_offline(offline, server_url, offsite):
+    offline.goto(f"{server_url}/docs")
+    # Drawn by Swagger UI from /openapi.json: its scripts came from the server.
+    offline.wait_for_function("document.body.innerText.includes('/interpolate')", timeout=30_000)
+    text = offline.inner_text("body")
+    assert all(path in text for path in ("/generate", "/gen_images", "/models", "/health")), text[:2000]
     assert offsite == []

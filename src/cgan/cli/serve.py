@@ -36,7 +36,30 @@ def add_parser(commands) -> None:
         help="address to listen on; 0.0.0.0: every network (default: 127.0.0.1)",
     )
     p.add_argument("--port", type=port_number, default=8000, help="port to listen on (default: 8000)")
+    p.add_argument(
+        "--allowed-hosts",
+        type=host_names,
+        metavar="NAMES",
+        help="comma-separated host names the server answers to, any port, e.g. 'cgan.example.org,10.0.0.5'; "
+        "'*': any; another Host header gets 400 (default: localhost,127.0.0.1,[::1] when --host is a "
+        "loopback address, else any)",
+    )
     p.set_defaults(handler=run_serve)
+
+
+def host_names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected host names separated by commas, e.g. 'example.org,10.0.0.5'")
+    return names
+
+
+def default_allowed_hosts(host: str) -> list[str]:
+    """Loopback names for a loopback bind (so a rebound DNS name is refused), else any host."""
+    from ..serve import LOOPBACK_HOSTS
+
+    loopback = host in ("localhost", "::1") or host.startswith("127.")
+    return list(LOOPBACK_HOSTS) if loopback else ["*"]
 
 
 def run_serve(args) -> int:
@@ -46,6 +69,8 @@ def run_serve(args) -> int:
         from ..serve import create_app
     except ImportError as exc:
         raise CganError(f"cgan serve needs {exc.name}: pip install 'cgan[serve]'") from None
-    app = create_app(args.models or None)  # loads every model now: a broken one stops here, with its reason
+    allowed_hosts = args.allowed_hosts or default_allowed_hosts(args.host)
+    # Loads every model now: a broken one stops here, with its reason.
+    app = create_app(args.models or None, allowed_hosts=allowed_hosts)
     uvicorn.run(app, host=args.host, port=args.port)
     return 0
