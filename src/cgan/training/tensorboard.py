@@ -14,7 +14,6 @@ import numpy as np
 from ..run_folder import QUALITY_COLUMNS, RunFolder
 from .config import TrainConfig
 
-LOG_DIR = "tensorboard"
 # metrics.csv column -> TensorBoard tag; the prefix is the section TensorBoard groups it under.
 TAGS = {
     "d_loss": "loss/d_loss",
@@ -34,7 +33,7 @@ class TensorBoardLog:
     def __init__(self, folder: RunFolder, config: TrainConfig, step: int):
         from torch.utils.tensorboard import SummaryWriter  # TrainConfig.validate checked that it is installed
 
-        log_dir = folder.path / LOG_DIR
+        log_dir = folder.tensorboard_dir
         first_session = not log_dir.exists()
         # Rows up to the checkpoint's step are kept on resume (MetricsLog.truncate_after); later ones go.
         self.writer = SummaryWriter(log_dir, purge_step=None if first_session else step + 1)
