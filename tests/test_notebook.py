@@ -43,6 +43,7 @@ def test_the_committed_notebook_holds_the_outputs_of_its_code():
     )
 
 
+@pytest.mark.slow
 def test_the_notebook_runs_top_to_bottom_on_the_real_data(shared_data, monkeypatch):
     monkeypatch.setenv("CGAN_DATA_DIR", str(shared_data / "mnist"))
     check_outputs(executor().execute(NOTEBOOK))
