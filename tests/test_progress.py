@@ -9,32 +9,29 @@ import sys
 import termios
 import threading
 
+import pytest
 
-def evaluate(shared_data, stderr) -> subprocess.CompletedProcess:
-    command = ["evaluate", "--dataset", "mnist", "--per-class", "20", "--no-cas", "--no-floor", "--data-dir",
-               str(shared_data / "mnist")]  # fmt: skip
+
+def cgan(argv, stderr) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "cgan", *command], stdout=subprocess.PIPE, stderr=stderr, text=True, check=True
+        [sys.executable, "-m", "cgan", *argv], stdout=subprocess.PIPE, stderr=stderr, text=True, check=True
     )
 
 
-def test_evaluate_draws_bars_on_a_terminal_only(shared_data):
-    piped = evaluate(shared_data, subprocess.PIPE)
-    assert "class_accuracy" in piped.stdout and piped.stderr == ""
-
+def on_a_terminal(argv) -> tuple[subprocess.CompletedProcess, bytes]:
+    """Runs cgan with stderr on a pseudo-terminal; returns what the terminal showed."""
     terminal, bars = pty.openpty()
     fcntl.ioctl(bars, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # rows, columns: a real one's size
-    drawn = bytearray()
-    reader = threading.Thread(target=read_all, args=(terminal, drawn))  # a full terminal would block the writer
+    shown = bytearray()
+    reader = threading.Thread(target=read_all, args=(terminal, shown))  # a full terminal would block the writer
     reader.start()
     try:
-        shown = evaluate(shared_data, bars)
+        done = cgan(argv, bars)
     finally:
         os.close(bars)
         reader.join()
         os.close(terminal)
-    assert "class_accuracy" in shown.stdout
-    assert b"generating" in drawn and b"evaluator features" in drawn and b"200/200" in drawn
+    return done, bytes(shown)
 
 
 def read_all(fd: int, into: bytearray) -> None:
@@ -43,3 +40,26 @@ def read_all(fd: int, into: bytearray) -> None:
             into += chunk
     except OSError:  # Linux answers EIO once the other end of the terminal is closed and drained
         pass
+
+
+@pytest.mark.parametrize(
+    "command, bars",
+    [
+        (["evaluate", "--dataset", "mnist", "--per-class", "20", "--no-cas", "--no-floor"],
+         [b"generating", b"evaluator features"]),
+        (["train", "--max-images", "320", "--batch-size", "32", "--epochs", "1", "--g-width", "8", "--d-width", "8",
+          "--latent-dim", "16", "--samples-per-class", "2"], [b"10/10", b"step"]),
+    ],
+    ids=["evaluate", "train"],
+)  # fmt: skip
+def test_bars_are_drawn_on_a_terminal_only(shared_data, tmp_path, command, bars):
+    argv = [*command, "--data-dir", str(shared_data / "mnist")]
+    if command[0] == "train":
+        argv += ["--out", str(tmp_path / "piped")]
+    piped = cgan(argv, subprocess.PIPE)
+    assert piped.stdout and piped.stderr == ""
+
+    if command[0] == "train":
+        argv[-1] = str(tmp_path / "shown")
+    done, shown = on_a_terminal(argv)
+    assert done.stdout and all(bar in shown for bar in bars), shown
