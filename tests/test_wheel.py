@@ -12,6 +12,8 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+# Without a developer's PYTHONPATH to src/, where pip and Python would find the checkout's cgan instead.
+CLEAN = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
 
 def build_wheel(tmp_path: Path) -> Path:
@@ -22,7 +24,7 @@ def build_wheel(tmp_path: Path) -> Path:
         shutil.copy(ROOT / name, source / name)
     dist = tmp_path / "dist"
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
-    subprocess.run([*pip, "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", dist, source], check=True)
+    subprocess.run([*pip, "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", dist, source], check=True, env=CLEAN)
     (wheel,) = dist.glob("cgan-*.whl")
     return wheel
 
@@ -43,22 +45,21 @@ def test_the_wheel_installs_in_a_clean_venv_and_generates(tmp_path):
     python = venv / "bin" / "python"
     purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
     site = Path(subprocess.check_output([python, "-c", purelib], text=True).strip())
-    # The dependencies (torch is a large download) come from this interpreter's site-packages, added as a plain
-    # path: its .pth files, among them an editable install of cgan, are not processed.
-    (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--python", python]
-    subprocess.run([*pip, "install", "-q", "--no-deps", "--no-index", wheel], check=True)
+    subprocess.run([*pip, "install", "-q", "--no-deps", "--no-index", wheel], check=True, env=CLEAN)
+    # The dependencies (torch is a large download) come from this interpreter's site-packages, added as a plain
+    # path once the wheel is in: its .pth files, among them an editable install of cgan, are not processed.
+    (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
 
-    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # a developer's path to src/ would win
     where = subprocess.check_output(
-        [python, "-c", "import cgan; print(cgan.__file__)"], text=True, cwd=tmp_path, env=clean
+        [python, "-c", "import cgan; print(cgan.__file__)"], text=True, cwd=tmp_path, env=CLEAN
     )
     assert Path(where.strip()).is_relative_to(venv)
     subprocess.run(
         [venv / "bin" / "cgan", "generate", "--dataset", "mnist", "--label", "7", "--count", "4", "--out", "x.png"],
         check=True,
         cwd=tmp_path,
-        env=clean,
+        env=CLEAN,
     )
     image = np.asarray(Image.open(tmp_path / "x.png"))
     assert image.ndim >= 2 and image.std() > 0
