@@ -4,16 +4,34 @@ from pathlib import Path
 
 import pytest
 
-# The real MNIST / Fashion-MNIST files every developer machine and CI run has next to the project.
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATASETS = ("mnist", "fashion-mnist")
+# Where developer checkouts have kept the real files, beside the repository: searched last.
+BESIDE_CHECKOUT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """Folder with mnist/ and fashion-mnist/ (gzipped IDX); skips the test where it is absent."""
-    if not (SHARED_DATA / "mnist").is_dir() or not (SHARED_DATA / "fashion-mnist").is_dir():
-        pytest.skip(f"real datasets not found at {SHARED_DATA}")
-    return SHARED_DATA
+def shared_data(tmp_path_factory) -> Path:
+    """A folder with mnist/ and fashion-mnist/ (the real IDX files), found as cgan finds data:
+    $CGAN_DATA_DIR, then the user cache (`cgan data download NAME`), then ../shared/data. Skips the test
+    where a dataset is found nowhere."""
+    from cgan.data import find_data_dir
+    from cgan.errors import DataError
+
+    folders = {}
+    for name in DATASETS:
+        try:
+            folders[name] = find_data_dir(name)
+        except DataError:
+            try:
+                folders[name] = find_data_dir(name, BESIDE_CHECKOUT)
+            except DataError:
+                pytest.skip(f"no {name} data: run `cgan data download {name}` or set CGAN_DATA_DIR")
+    if len({folder.parent for folder in folders.values()}) == 1 and all(f.name == n for n, f in folders.items()):
+        return folders["mnist"].parent  # e.g. $CGAN_DATA_DIR or ~/.cache/cgan
+    root = tmp_path_factory.mktemp("data")  # the datasets are in different places: link them side by side
+    for name, folder in folders.items():
+        (root / name).symlink_to(folder)
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from .checkpoint import atomic_write
 from .errors import CganError
 from .generation import TrainedGenerator, load_generator
 from .generation.onnx import METADATA_KEY, OnnxNetwork, onnx_modules
+from .progress import bar
 
 TOLERANCE = 1e-5  # largest difference from PyTorch's output that an export may have
 
@@ -38,6 +39,7 @@ def export_onnx(
     net, latent_dim = generator.net, generator.arch.latent_dim
     example = (torch.randn(2, latent_dim), torch.tensor([0, 1]))
     batch = torch.export.Dim("batch")
+    progress = bar(1 + len(check_batch_sizes), "exporting to ONNX, then checking", unit="stage")
     exporter_log = logging.getLogger("torch.onnx")
     level = exporter_log.level
     with warnings.catch_warnings(), torch.inference_mode(False):
@@ -58,6 +60,7 @@ def export_onnx(
     model = program.model_proto
     onnx.helper.set_model_props(model, {METADATA_KEY: json.dumps(generator.meta)})
     serialized = model.SerializeToString()
+    progress.update(1)
 
     exported = OnnxNetwork(onnxruntime.InferenceSession(serialized, providers=["CPUExecutionProvider"]))
     noise = torch.Generator().manual_seed(0)
@@ -68,6 +71,8 @@ def export_onnx(
         with torch.inference_mode():
             expected = net(z, labels).numpy()
         worst = max(worst, float(np.abs(exported(z, labels).numpy() - expected).max()))
+        progress.update(1)
+    progress.close()
     if not worst <= TOLERANCE:
         raise CganError(
             f"the ONNX graph differs from PyTorch by {worst:.2e} (> {TOLERANCE:g}); nothing written"

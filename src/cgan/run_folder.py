@@ -7,6 +7,7 @@
     checkpoints/last.safetensors   resumable training state
     generator.safetensors          the sampling generator's weights
     best.safetensors               the generator with the lowest fd_evaluator measured so far
+    tensorboard/                   event files for TensorBoard (cgan train --tensorboard)
     MODEL_CARD.md                  how a bundled generator was made (bundled folders only)
 
 Training writes a run folder and holds its lock while it does; generation, evaluation, plots, reports,
@@ -38,6 +39,7 @@ GENERATOR_FILE = "generator.safetensors"
 BEST_FILE = "best.safetensors"
 CHECKPOINT_FILE = Path("checkpoints") / "last.safetensors"
 SAMPLES_DIR = "samples"
+TENSORBOARD_DIR = "tensorboard"
 MODEL_CARD_FILE = "MODEL_CARD.md"
 LOCK_FILE = ".lock"
 BUNDLED_DIR = Path(__file__).parent / "pretrained"
@@ -133,6 +135,7 @@ class RunFolder:
         self.generator_file = self.path / GENERATOR_FILE
         self.best_file = self.path / BEST_FILE
         self.samples_dir = self.path / SAMPLES_DIR
+        self.tensorboard_dir = self.path / TENSORBOARD_DIR
         self.model_card_file = self.path / MODEL_CARD_FILE
 
     @property

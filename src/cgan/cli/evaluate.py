@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..progress import bars_on_terminal
 from ..units import positive_int
 from .common import DATASET_NAMES
 
@@ -37,9 +38,10 @@ def run_train_evaluator(args) -> int:
     epochs = args.epochs or DEFAULT_EPOCHS[args.dataset]
     command = f"cgan train-evaluator --dataset {args.dataset} --epochs {epochs} --seed {args.seed}"
     command += f" --out {args.out}" + (f" --threads {args.threads}" if args.threads else "")
-    meta = train_evaluator(
-        args.dataset, args.data_dir, epochs, args.seed, args.out, progress=True, command=command
-    )
+    with bars_on_terminal():
+        meta = train_evaluator(
+            args.dataset, args.data_dir, epochs, args.seed, args.out, progress=True, command=command
+        )
     print(
         f"wrote {Path(args.out) / args.dataset}.safetensors: test accuracy {meta['test_accuracy']:.4f} "
         f"after {epochs} epochs ({meta['wall_s']:.0f} s)"
@@ -113,18 +115,19 @@ def run_evaluate(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    output = evaluate_source(
-        args.source,
-        args.dataset,
-        args.per_class,
-        real=args.real,
-        floor=not args.no_floor,
-        seed=args.seed,
-        cas=not args.no_cas,
-        inception=args.inception,
-        evaluator_file=args.evaluator,
-        data_dir=args.data_dir,
-    )
+    with bars_on_terminal():
+        output = evaluate_source(
+            args.source,
+            args.dataset,
+            args.per_class,
+            real=args.real,
+            floor=not args.no_floor,
+            seed=args.seed,
+            cas=not args.no_cas,
+            inception=args.inception,
+            evaluator_file=args.evaluator,
+            data_dir=args.data_dir,
+        )
     output["wall_s"] = round(time.perf_counter() - started, 1)
     if args.json:
         print(json.dumps(output))

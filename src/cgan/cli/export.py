@@ -3,6 +3,8 @@ need: pip install 'cgan[onnx]')."""
 
 from __future__ import annotations
 
+from ..progress import bars_on_terminal
+
 
 def add_parser(commands) -> None:
     p = commands.add_parser(
@@ -22,7 +24,8 @@ def run(args) -> int:
     if args.web:
         from ..web_demo import export_web_demo
 
-        demo = export_web_demo(args.run, args.web)
+        with bars_on_terminal():
+            demo = export_web_demo(args.run, args.web)
         print(
             f"wrote {demo.folder}: a static page, {demo.size_bytes / 1e6:.1f} MB, that draws images in the browser "
             f"(largest difference of its ONNX graph from PyTorch {demo.worst_difference:.1e}); "
@@ -31,7 +34,8 @@ def run(args) -> int:
         return 0
     from ..export import export_onnx
 
-    worst = export_onnx(args.run, args.onnx)
+    with bars_on_terminal():
+        worst = export_onnx(args.run, args.onnx)
     print(
         f"wrote {args.onnx}: inputs z (batch, latent) float32 and labels (batch,) int64; "
         f"largest difference from PyTorch {worst:.1e}"

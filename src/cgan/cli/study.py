@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+from contextlib import nullcontext
 from pathlib import Path
 
+from ..progress import bars_on_terminal
 from ..study import RECIPES
 from ..units import duration, positive_int
 
@@ -76,7 +79,8 @@ def run(args) -> int:
         threads=args.threads,
         jobs=args.jobs,
     )
-    report = run_study(study, progress=not args.no_progress)
+    with nullcontext() if args.no_progress else bars_on_terminal():
+        report = run_study(study, progress=not args.no_progress and sys.stderr.isatty())
     best = ranked(report["results"])[0]
     print(
         f"wrote {Path(study.out) / REPORT_FILE}; best: {best['variant']} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import MISSING, fields
 
 from ..errors import CganError
@@ -37,7 +38,7 @@ def add_parser(commands) -> None:
             if "const" in meta:
                 kwargs.update(nargs="?", const=meta["const"])
         p.add_argument(flag(f.name), **kwargs)
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (there is none unless stderr is a terminal)")
     p.set_defaults(handler=run)
 
 
@@ -48,7 +49,7 @@ def run(args) -> int:
         raise CganError("--out cannot change when resuming: the run stays in its folder")
     values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
     values["out"] = args.resume or args.out or f"runs/{args.dataset}"
-    result = fit(TrainConfig(**values), resume=bool(args.resume), progress=not args.no_progress)
+    result = fit(TrainConfig(**values), resume=bool(args.resume), progress=not args.no_progress and sys.stderr.isatty())
     summary = (
         f"{result.run_dir}: step {result.step} (epoch {result.epoch}), {result.wall_s:.1f} s, "
         f"{result.images_per_s:.0f} images/s"

@@ -12,6 +12,7 @@ from torch import nn
 
 from ..data import Dataset
 from ..images import to_float
+from ..progress import bar
 from .evaluator import accuracy
 from .metrics import choose_per_class
 
@@ -44,12 +45,14 @@ def train_and_test_classifier(images: np.ndarray, labels: np.ndarray, dataset: D
     order = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
     net.train()
-    for _ in range(CAS_EPOCHS):
-        for batch in torch.randperm(len(images), generator=order).split(CAS_BATCH):
-            loss = F.cross_entropy(net(to_float(images[batch])), labels[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+    with bar(CAS_EPOCHS * -(-len(images) // CAS_BATCH), "CAS classifier", unit="step") as progress:
+        for _ in range(CAS_EPOCHS):
+            for batch in torch.randperm(len(images), generator=order).split(CAS_BATCH):
+                loss = F.cross_entropy(net(to_float(images[batch])), labels[batch])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                progress.update(1)
     return accuracy(net, *dataset.split("test"))
 
 

@@ -24,6 +24,7 @@ from ..checkpoint import load_module, load_tensors, module_tensors, save_tensors
 from ..data import Dataset, resolve_dataset
 from ..errors import CganError, CheckpointError
 from ..images import to_float
+from ..progress import bar
 
 EVALUATOR_FORMAT = "cgan-evaluator"
 # Epochs of `cgan train-evaluator`: enough for 99.3% / 92% test accuracy (evaluators/README.md).
@@ -102,11 +103,13 @@ def embed(
     evaluator.eval()
     device = next(evaluator.parameters()).device
     features, predictions = [], []
-    for start in range(0, len(images), batch_size):
-        batch = to_float(images[start : start + batch_size]).to(device)
-        feats = evaluator.features(batch)
-        features.append(feats.float().cpu())
-        predictions.append(evaluator.head(feats).argmax(1).cpu())
+    with bar(len(images), "evaluator features", unit="img") as progress:
+        for start in range(0, len(images), batch_size):
+            batch = to_float(images[start : start + batch_size]).to(device)
+            feats = evaluator.features(batch)
+            features.append(feats.float().cpu())
+            predictions.append(evaluator.head(feats).argmax(1).cpu())
+            progress.update(len(batch))
     evaluator.train(was_training)
     return torch.cat(features), torch.cat(predictions).numpy()
 
@@ -199,6 +202,7 @@ def fit_evaluator(
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=3e-3, total_steps=epochs * steps_per_epoch
     )
+    steps = bar(epochs * steps_per_epoch, "training the evaluator", unit="step")
     for epoch in range(1, epochs + 1):
         net.train()
         for batch in torch.randperm(len(images), generator=order).split(batch_size):
@@ -208,10 +212,12 @@ def fit_evaluator(
             loss.backward()
             optimizer.step()
             schedule.step()
+            steps.update(1)
         if progress:
             test_accuracy = accuracy(net, *dataset.split("test"))
             elapsed = time.perf_counter() - started
-            print(f"epoch {epoch}/{epochs}: test accuracy {test_accuracy:.4f} ({elapsed:.0f} s)", file=sys.stderr)
+            steps.write(f"epoch {epoch}/{epochs}: test accuracy {test_accuracy:.4f} ({elapsed:.0f} s)", file=sys.stderr)
+    steps.close()
     return net
 
 

@@ -13,6 +13,7 @@ from ..data import get_spec
 from ..errors import CganError
 from ..images import to_uint8
 from ..models import ArchConfig
+from ..progress import bar
 
 # Images per forward pass when generating many: small chunks keep the activations in cache, which is
 # faster than one large batch on a CPU (docs/speed.md).
@@ -43,11 +44,12 @@ def generate_images(
     device = device_of(net)
     was_training = net.training
     net.eval()
+    chunks = []
     try:
-        chunks = [
-            to_uint8(net(chunk_z.to(device), chunk_labels.to(device)))
-            for chunk_z, chunk_labels in zip(z.split(batch_size), labels.split(batch_size), strict=True)
-        ]
+        with bar(len(z), "generating", unit="img") as progress:
+            for chunk_z, chunk_labels in zip(z.split(batch_size), labels.split(batch_size), strict=True):
+                chunks.append(to_uint8(net(chunk_z.to(device), chunk_labels.to(device))))
+                progress.update(len(chunk_z))
     finally:
         net.train(was_training)
     return np.concatenate(chunks)

@@ -4,6 +4,7 @@ parser, flag) generates the command-line flag (cli/train.py), names the flag in 
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from typing import Any
@@ -30,6 +31,7 @@ RESUMABLE = (
     "eval_every",
     "eval_every_s",
     "eval_per_class",
+    "tensorboard",
 )
 # How far to train is asked anew on each resume; the other RESUMABLE options keep the run's value unless given.
 EXTENT = ("epochs", "max_steps", "max_seconds")
@@ -124,6 +126,9 @@ class TrainConfig:
         None, "the same, every this much training time, e.g. 30s", flag="--eval-every-time", parse=duration, metavar="DURATION"
     )
     eval_per_class: int = option(500, "images per class for each quality measurement", parse=positive_int)
+    tensorboard: bool = option(
+        False, "also log the metrics, sample grids and options for TensorBoard in RUN/tensorboard/ (the tensorboard extra)"
+    )
 
     def validate(self) -> None:
         """Every option checked before any data is read; errors name the flag."""
@@ -153,6 +158,8 @@ class TrainConfig:
             raise CganError(f"Adam betas must lie in [0, 1), got ({self.beta1}, {self.beta2})")
         if self.ema is not None and not 0 < self.ema < 1:
             raise CganError(f"{flag('ema')} is a decay between 0 and 1 (e.g. 0.999), got {self.ema}")
+        if self.tensorboard and importlib.util.find_spec("tensorboard") is None:
+            raise CganError(f"{flag('tensorboard')} needs the tensorboard extra: pip install 'cgan[tensorboard]'")
 
     def _check_types(self) -> None:
         for f in fields(self):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from ..run_folder import QUALITY_COLUMNS, RunFolder
 from .config import EXTENT, RESUMABLE, TrainConfig, default_of, flag
 from .schedule import StopSignal, TimedEvaluations, TrainingClock
 from .step import GANStep
+from .tensorboard import TensorBoardLog
 
 
 @dataclass
@@ -140,6 +142,7 @@ class Training:
         self.last_eval_step: int | None = None
         self.clock = TrainingClock(elapsed)
         self.timed_evaluations = TimedEvaluations(config.eval_every_s, elapsed)
+        self.tensorboard = TensorBoardLog(folder, config, self.gan.step) if config.tensorboard else None
 
     def restore(self) -> float:
         """Load the checkpoint; returns the training seconds it had. Rows logged after it are dropped."""
@@ -160,8 +163,9 @@ class Training:
         self.clock = TrainingClock(self.clock.before)  # setup is not training time
         images_seen = 0
         bar = tqdm(total=self.total_steps, initial=gan.step, disable=not self.progress, unit="step", dynamic_ncols=True)
-        with self.folder.metrics.appender() as log, StopSignal() as stop:
-            self.log, self.bar = log, bar
+        with self.folder.metrics.appender() as log, StopSignal() as stop, self.tensorboard or nullcontext():
+            self.log = self.tensorboard.mirroring(log) if self.tensorboard else log
+            self.bar = bar
             out_of_time = self.out_of_time()
             while gan.step < self.total_steps and not (stop.requested or out_of_time):
                 epoch, position = divmod(gan.step, self.steps_per_epoch)
@@ -274,5 +278,7 @@ class Training:
         fixed = torch.Generator().manual_seed(self.config.seed + 1)
         z = torch.randn(per_class * arch.num_classes, arch.latent_dim, generator=fixed)
         labels = torch.arange(arch.num_classes).repeat_interleave(per_class)
-        images = generate_images(self.gan.sampler, z, labels)
-        save_png(self.folder.sample_file(epoch), make_grid(images, per_class), scale=2)
+        grid = make_grid(generate_images(self.gan.sampler, z, labels), per_class)
+        save_png(self.folder.sample_file(epoch), grid, scale=2)
+        if self.tensorboard:
+            self.tensorboard.sample_grid(grid, self.gan.step)

@@ -57,6 +57,7 @@ def interpolation(
 def latent_grid_png(
     generator: TrainedGenerator, label: int | str, size: int, seed: int = 0, scale: int = 3
 ) -> bytes:
+    """A size x size grid of one class over a patch of noise space (generation.latent_grid), as PNG."""
     grid = latent_grid(generator, label, size, seed)
     return png_bytes(make_grid(grid.reshape(-1, *grid.shape[2:]), columns=size), scale)
 
