@@ -17,6 +17,7 @@ from ..errors import DataError
 from .files import ENV_DATA_DIR, cache_dir, file_in
 from .idx import parse_idx, read_bytes
 from .specs import DatasetSpec, get_spec
+from .verify import remember
 
 _USER_AGENT = "cgan-data-downloader (python urllib)"
 _CHUNK = 1 << 16
@@ -83,6 +84,7 @@ def _download_file(
                 _fetch(url, out, timeout, progress, filename)
             _verify(tmp, filename, spec)
             os.replace(tmp, target)
+            remember(target, spec, filename)
             return target
         except (DataError, OSError, http.client.HTTPException) as exc:
             # OSError covers URLError, HTTPError, timeouts and connection resets.

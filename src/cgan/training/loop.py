@@ -66,7 +66,8 @@ def fit(config: TrainConfig, resume: bool = False, progress: bool = True) -> Tra
         if not folder.config_file.exists():
             raise CheckpointError(f"cannot resume: {folder.path} has no config.json; is it a cgan run folder?")
     else:
-        config.validate()  # before anything is written
+        config.validate()  # before anything is written, and so is the data (read once per process)
+        resolve_dataset(config.dataset, config.data_dir).split("train")
         make_folder(folder.path)
     with folder.lock():
         config = resumed_config(config, folder) if resume else fresh_config(config, folder)
