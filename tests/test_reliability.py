@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -153,3 +154,100 @@ def _config_of(run):
     from cgan.training import TrainConfig
 
     return TrainConfig(out=str(run), epochs=3)
+
+
+# --- what the operating system refuses: one line naming the path, nothing half-made ---------------
+
+
+@pytest.fixture
+def read_only_folder():
+    """A folder that refuses new files even to root (tests run as root, where chmod stops nothing): /sys."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir="/sys"):
+            pass
+    except OSError:
+        return Path("/sys")
+    pytest.skip("no folder here refuses new files")
+
+
+def run_limited(max_file_bytes: int, *argv: str) -> subprocess.CompletedProcess:
+    """`cgan ARGV` in a process whose files cannot grow past `max_file_bytes`: a full disk, as far as
+    its writes can tell (they fail with EFBIG, File too large)."""
+    resource = pytest.importorskip("resource")
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+
+    return subprocess.run(
+        [sys.executable, "-m", "cgan", *argv], preexec_fn=limit, capture_output=True, text=True, timeout=300
+    )
+
+
+TINY_TRAIN = ["--max-images", "320", "--batch-size", "32", "--epochs", "1", "--g-width", "8", "--d-width", "8",
+              "--latent-dim", "16", "--log-every", "1", "--no-progress"]  # fmt: skip
+
+
+def test_a_full_disk_stops_training_with_one_line_and_the_folder_starts_afresh(tiny_config, tmp_path, shared_data):
+    run = tmp_path / "run"
+    result = run_limited(30_000, "train", "--data-dir", str(shared_data / "mnist"), "--out", str(run), *TINY_TRAIN)
+    assert result.returncode == 2 and result.stdout == "", result.stderr
+    error = result.stderr.strip()
+    assert len(error.splitlines()) == 1 and error.startswith(f"cgan: error: {run}")
+    assert "File too large" in error and "run the same command again" in error
+    assert not list(run.rglob("*.tmp"))
+    assert fit(tiny_config(run, epochs=1), progress=False).step == 10  # no --resume needed
+
+
+def test_a_full_disk_leaves_no_partial_output(tmp_path):
+    out = tmp_path / "images.npz"
+    result = run_limited(1000, "generate", "--dataset", "mnist", "--all", "--out", str(out))
+    assert result.returncode == 2 and result.stderr == f"cgan: error: {out}: File too large\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["generate", "--dataset", "mnist", "--label", "3", "--out", "{ro}/cgan-test.png"],
+        ["generate", "--dataset", "mnist", "--label", "3", "--out-dir", "{ro}/cgan-test"],
+        ["latent-grid", "--dataset", "mnist", "--label", "3", "--size", "2", "--out", "{ro}/cgan-test.png"],
+        ["train-evaluator", "--out", "{ro}/cgan-test"],
+    ],
+    ids=["generate-out", "generate-out-dir", "visual", "train-evaluator"],
+)
+def test_a_read_only_folder_is_one_line_naming_the_path(argv, read_only_folder, capsys):
+    argv = [a.replace("{ro}", str(read_only_folder)) for a in argv]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert len(error.splitlines()) == 1 and error.startswith(f"cgan: error: {read_only_folder}/cgan-test")
+
+
+def test_out_dir_naming_a_file_is_one_line(tmp_path, capsys):
+    target = tmp_path / "file"
+    target.write_text("mine")
+    assert main(["generate", "--dataset", "mnist", "--label", "3", "--out-dir", str(target)]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err and target.read_text() == "mine"
+
+
+def test_a_png_folder_failing_midway_removes_what_it_wrote(tmp_path, capsys):
+    folder = tmp_path / "pngs"
+    (folder / "00002_3.png").mkdir(parents=True)  # the third image cannot be written
+    assert main(["generate", "--dataset", "mnist", "--label", "3", "--count", "4", "--out-dir", str(folder)]) == 2
+    assert f"{folder / '00002_3.png'}: Is a directory" in capsys.readouterr().err
+    assert [p.name for p in folder.iterdir()] == ["00002_3.png"]
+
+
+def test_an_unreadable_data_file_is_one_line(tmp_path, capsys, shared_data):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for name in ("train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (folder / name).symlink_to(shared_data / "mnist" / name)
+    if not Path("/proc/self/mem").is_file():
+        pytest.skip("no /proc/self/mem here to stand for a file that cannot be read")
+    (folder / "train-labels-idx1-ubyte.gz").symlink_to("/proc/self/mem")  # reading it fails: EIO
+    assert main(["train", "--data-dir", str(folder), "--out", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err
+    assert error == f"cgan: error: cannot read {folder / 'train-labels-idx1-ubyte.gz'}: Input/output error\n"
+    assert not (tmp_path / "run").exists()

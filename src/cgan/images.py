@@ -93,6 +93,25 @@ def save_png(path: Path, image: np.ndarray, scale: int = 1) -> None:
     save_bytes(path, png_bytes(image, scale))
 
 
+def save_pngs(folder: Path, named: Sequence[tuple[str, np.ndarray]], scale: int = 1) -> None:
+    """One PNG per (file name, image) in `folder`, all or none: a failed write removes those written."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise CganError(f"{folder} is a file, not a folder; choose another folder")
+    created = not folder.exists()
+    written: list[Path] = []
+    try:
+        for name, image in named:
+            save_png(folder / name, image, scale)
+            written.append(folder / name)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        if created and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+        raise
+
+
 def save_npz(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
     def write(tmp):
         with open(tmp, "wb") as f:

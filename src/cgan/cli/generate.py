@@ -32,7 +32,7 @@ def run(args) -> int:
     import numpy as np
 
     from ..generation import load_generator, random_seed
-    from ..images import make_grid, save_npz, save_png
+    from ..images import make_grid, save_npz, save_png, save_pngs
     from ..training.loop import resolve_device
 
     generator = load_generator(generator_source(args), device=resolve_device(args.device))
@@ -44,8 +44,8 @@ def run(args) -> int:
     images = generator.generate(labels.tolist(), seed=seed)
     if args.out_dir:
         folder = Path(args.out_dir)
-        for i, (image, label) in enumerate(zip(images, labels, strict=True)):
-            save_png(folder / f"{i:05d}_{generator.classes[label]}.png", image, args.scale)
+        names = [f"{i:05d}_{generator.classes[label]}.png" for i, label in enumerate(labels)]
+        save_pngs(folder, list(zip(names, images, strict=True)), args.scale)
         written = f"{len(images)} PNGs in {folder}"
     else:
         out = Path(args.out)

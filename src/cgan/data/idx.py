@@ -59,6 +59,8 @@ def read_bytes(path: Path) -> bytes:
         raise DataError(f"{path} does not exist") from exc
     except IsADirectoryError as exc:
         raise DataError(f"{path} is a folder, expected an IDX file") from exc
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:

@@ -71,7 +71,10 @@ def fit(config: TrainConfig, resume: bool = False, progress: bool = True) -> Tra
         make_folder(folder.path)
     with folder.lock():
         config = resumed_config(config, folder) if resume else fresh_config(config, folder)
-        return Training(config, folder, resume, progress, started).run()
+        try:
+            return Training(config, folder, resume, progress, started).run()
+        except OSError as exc:
+            raise CganError(write_failure(exc, folder)) from None
 
 
 def make_folder(path: Path) -> None:
@@ -81,6 +84,14 @@ def make_folder(path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CganError(f"cannot create the run folder {path}: {exc.strerror}") from None
+
+
+def write_failure(exc: OSError, folder: RunFolder) -> str:
+    """What a failed write (a full disk, a folder made read-only) left, and how to go on."""
+    problem = f"{exc.filename or folder.path}: {exc.strerror or exc}"
+    if folder.has_checkpoint():
+        return f"{problem}; training stopped, its last checkpoint is kept: once fixed, continue with --resume {folder.path}"
+    return f"{problem}; no checkpoint was saved yet: once fixed, run the same command again, it starts afresh"
 
 
 def fresh_config(config: TrainConfig, folder: RunFolder) -> TrainConfig:
