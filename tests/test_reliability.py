@@ -251,3 +251,52 @@ def test_an_unreadable_data_file_is_one_line(tmp_path, capsys, shared_data):
     error = capsys.readouterr().err
     assert error == f"cgan: error: cannot read {folder / 'train-labels-idx1-ubyte.gz'}: Input/output error\n"
     assert not (tmp_path / "run").exists()
+
+
+# --- huge values ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["generate", "interpolate", "latent-grid", "evaluate"])
+@pytest.mark.parametrize("seed", ["18446744073709551616", "-1"])
+def test_a_seed_out_of_range_is_refused_by_every_command(command, seed, tmp_path, capsys):
+    rest = {
+        "generate": ["--label", "3", "--out", str(tmp_path / "x.png")],
+        "interpolate": ["--label", "3", "--out", str(tmp_path / "x.gif")],
+        "latent-grid": ["--label", "3", "--out", str(tmp_path / "x.png")],
+        "evaluate": ["--no-cas"],
+    }[command]
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--dataset", "mnist", "--seed", seed, *rest])
+    assert exit_.value.code == 2 and "--seed: must lie in 0 to 2**63 - 1" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["generate", "--label", "3", "--scale", "2000", "--out", "x.png"],  # asked for ~60 GB
+        ["generate", "--label", "3", "--scale", "300", "--out", "x.png"],  # 1.3 gigapixels
+        ["generate", "--label", "3", "--scale", "290", "--out-dir", "pngs"],  # 16 PNGs of 66 megapixels
+        ["interpolate", "--from", "1", "--to", "2", "--steps", "100", "--count", "10", "--scale", "8", "--out", "x.gif"],
+        ["latent-grid", "--label", "3", "--size", "100", "--scale", "4", "--out", "x.png"],
+        ["compare-real", "--count", "100", "--scale", "30", "--out", "x.png", "--data-dir", "{mnist}"],
+    ],
+    ids=["scale-2000", "scale-300", "out-dir", "interpolate", "latent-grid", "compare-real"],
+)
+def test_pictures_are_bounded_in_pixels(argv, tmp_path, monkeypatch, capsys, shared_data):
+    monkeypatch.chdir(tmp_path)
+    argv = [a.replace("{mnist}", str(shared_data / "mnist")) for a in argv]
+    assert main([argv[0], "--dataset", "mnist", *argv[1:]]) == 2
+    error = capsys.readouterr().err
+    assert len(error.splitlines()) == 1 and "at most 67,108,864 at once: use a smaller --scale" in error
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_largest_picture_allowed_is_drawn_and_read_back(tmp_path):
+    from cgan.evaluation.samples import read_png_folder
+
+    # One 28x28 image at scale 292 is 8176x8176, just under the bound: cgan can read back what it writes.
+    assert main(["generate", "--dataset", "mnist", "--label", "3", "--count", "1", "--scale", "292",
+                 "--seed", "1", "--out-dir", str(tmp_path / "pngs")]) == 0  # fmt: skip
+    images, labels = read_png_folder(tmp_path / "pngs", "mnist")
+    assert images.shape == (1, 28, 28) and labels.tolist() == [3]

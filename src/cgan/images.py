@@ -15,6 +15,10 @@ from PIL import Image
 from .checkpoint import atomic_write
 from .errors import CganError
 
+# The most pixels one picture (or the frames of one GIF, or one folder of PNGs) may have: 64 MB of grey
+# pixels, and below Pillow's decompression-bomb warning, so cgan reads back every picture it writes.
+MAX_PIXELS = 2**26
+
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """(N, C, H, W) in [-1, 1] -> uint8 (N, H, W) for one channel, (N, H, W, C) otherwise."""
@@ -30,15 +34,28 @@ def to_float(pixels: np.ndarray | torch.Tensor) -> torch.Tensor:
     return channels_first.float().div_(127.5).sub_(1.0)
 
 
+def check_pixels(width: int, height: int, count: int = 1) -> None:
+    """Refuse to draw `count` pictures of width x height when together they exceed MAX_PIXELS."""
+    if width * height * count > MAX_PIXELS:
+        what = f"{count} pictures of {width}x{height}" if count > 1 else f"a {width}x{height} picture"
+        raise CganError(
+            f"{what} asked for, {width * height * count:,} pixels; at most {MAX_PIXELS:,} at once: use a "
+            "smaller --scale or fewer images"
+        )
+
+
+def grid_shape(count: int, height: int, width: int, columns: int, padding: int = 2) -> tuple[int, int]:
+    """The (height, width) of make_grid's tiling of `count` images."""
+    columns = max(1, min(columns, count))
+    rows = math.ceil(count / columns)
+    return rows * (height + padding) + padding, columns * (width + padding) + padding
+
+
 def make_grid(images: np.ndarray, columns: int, padding: int = 2) -> np.ndarray:
     """Tile uint8 images (N, H, W[, C]) row by row into one image with `padding` black pixels between."""
     count, height, width = images.shape[:3]
     columns = max(1, min(columns, count))
-    rows = math.ceil(count / columns)
-    grid = np.zeros(
-        (rows * (height + padding) + padding, columns * (width + padding) + padding, *images.shape[3:]),
-        dtype=np.uint8,
-    )
+    grid = np.zeros((*grid_shape(count, height, width, columns, padding), *images.shape[3:]), dtype=np.uint8)
     for i, image in enumerate(images):
         top = padding + (i // columns) * (height + padding)
         left = padding + (i % columns) * (width + padding)
@@ -47,6 +64,7 @@ def make_grid(images: np.ndarray, columns: int, padding: int = 2) -> np.ndarray:
 
 
 def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
+    check_pixels(image.shape[1] * scale, image.shape[0] * scale)
     picture = Image.fromarray(image)
     if scale > 1:
         picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
@@ -74,6 +92,7 @@ def gif_bytes(
     if bounce:
         frames = [*frames, *frames[-2:0:-1]]
         durations = durations + durations[-2:0:-1]
+    check_pixels(frames[0].shape[1] * scale, frames[0].shape[0] * scale, len(frames))
     pictures = [Image.fromarray(frame) for frame in frames]
     if scale > 1:
         size = (pictures[0].width * scale, pictures[0].height * scale)

@@ -18,6 +18,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def seed_number(text: str) -> int:
+    """A random seed: 0 to 2**63 - 1, the range `cgan train --seed` takes too."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"must lie in 0 to 2**63 - 1, got {value}")
+    return value
+
+
 def duration(text: str) -> float:
     """Seconds from '90', '90s', '5m' or '1.5h'."""
     number, unit = (text[:-1], text[-1]) if text[-1:] in DURATION_UNITS else (text, "s")

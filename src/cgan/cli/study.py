@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..study import RECIPES
-from ..units import duration, positive_int
+from ..units import duration, positive_int, seed_number
 
 
 def add_parser(commands) -> None:
@@ -28,7 +28,7 @@ def add_parser(commands) -> None:
         help="training time per variant, e.g. 90s or 5m (default: 5m)",
     )
     p.add_argument("--out", help="study folder (default: studies/<dataset>)")
-    p.add_argument("--seed", type=int, default=0, help="the seed of every variant (default: 0)")
+    p.add_argument("--seed", type=seed_number, default=0, help="the seed of every variant (default: 0)")
     p.add_argument(
         "--evaluations", type=positive_int, default=6, help="quality measurements per variant (default: 6)"
     )
