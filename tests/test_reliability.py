@@ -8,8 +8,10 @@ import stat
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cgan.cli import main
@@ -300,3 +302,62 @@ def test_the_largest_picture_allowed_is_drawn_and_read_back(tmp_path):
                  "--seed", "1", "--out-dir", str(tmp_path / "pngs")]) == 0  # fmt: skip
     images, labels = read_png_folder(tmp_path / "pngs", "mnist")
     assert images.shape == (1, 28, 28) and labels.tolist() == [3]
+
+
+# --- files that used to raise tracebacks ------------------------------------------------------------
+
+
+def test_an_idx_header_whose_dimensions_overflow_is_one_line(tmp_path):
+    import struct
+
+    from cgan.data import read_idx
+    from cgan.errors import DataError
+
+    path = tmp_path / "images-idx3-ubyte"
+    path.write_bytes(struct.pack(">BBBB3I", 0, 0, 8, 3, 2**31, 2**31, 4))  # 2**64 bytes: 0 in 64-bit numbers
+    with pytest.raises(DataError, match="truncated: dimensions 2147483648x2147483648x4 need 18446744073709551616"):
+        read_idx(path)
+
+
+@pytest.mark.parametrize(
+    "images, message",
+    [
+        (np.full((2, 28, 28), "a"), "got an array of <U1"),
+        (np.zeros((2, 28, 28), dtype=complex), "got an array of complex128"),
+        (np.zeros((2, 28, 28), dtype=bool), "got an array of bool"),
+    ],
+)
+def test_an_npz_of_strings_or_other_non_pixels_is_one_line(images, message, tmp_path, capsys):
+    path = tmp_path / "samples.npz"
+    np.savez(path, images=images, labels=np.array([1, 2]))
+    assert main(["evaluate", str(path), "--dataset", "mnist", "--no-cas"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("cgan: error: images must be uint8 pixels 0-255") and message in error
+
+
+def png_header_only(path: Path, side: int) -> None:
+    """A PNG that claims side x side grey pixels; Pillow reads the claim before any pixel."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * (side + 1))) + chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
+
+
+@pytest.mark.parametrize("side", [8400, 9800, 14000], ids=["cgan-bound", "pillow-warning", "pillow-error"])
+def test_a_png_folder_with_a_huge_picture_is_refused_before_decoding(side, tmp_path, capsys):
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    png_header_only(folder / "00000_3.png", side)  # a whole multiple of 28 each: only the size is wrong
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not even a warning gets through
+        assert main(["evaluate", str(folder), "--dataset", "mnist", "--no-cas"]) == 2
+    error = capsys.readouterr().err
+    assert error == (
+        f"cgan: error: {folder / '00000_3.png'} is too large a picture to read (over 67,108,864 pixels); "
+        "expected 28x28 (or a whole multiple of it)\n"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -41,7 +42,7 @@ def parse_idx(data: bytes, source: str) -> np.ndarray:
     if len(data) < header:
         raise DataError(f"{source}: IDX header is truncated ({len(data)} bytes, expected {header})")
     dims = struct.unpack(f">{ndim}I", data[4:header])
-    expected, actual = int(np.prod(dims)), len(data) - header
+    expected, actual = math.prod(dims), len(data) - header  # Python integers: numpy's would overflow
     if actual != expected:
         problem = "truncated" if actual < expected else "has trailing bytes"
         raise DataError(

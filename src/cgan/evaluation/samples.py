@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import torch
 
 from ..data import DatasetSpec, get_spec
 from ..errors import CganError
+from ..images import MAX_PIXELS
 
 IMAGE_SIZE = 28
 
@@ -25,12 +27,14 @@ def check_samples(images, labels, spec: DatasetSpec) -> tuple[np.ndarray, np.nda
     if len(images) == 0:
         raise CganError("no images to evaluate")
     if images.dtype != np.uint8:
-        if not np.issubdtype(images.dtype, np.integer):
+        if images.dtype.kind == "f":
             low, high = float(images.min()), float(images.max())
             raise CganError(
                 f"images must be uint8 pixels 0-255, got {images.dtype} with values {low:g} to {high:g}; "
                 "convert them, e.g. (x * 255).round().astype(np.uint8) for floats in [0, 1]"
             )
+        if images.dtype.kind not in "iu":  # strings, booleans, complex numbers, dates: no pixels
+            raise CganError(f"images must be uint8 pixels 0-255, got an array of {images.dtype}")
         if images.min() < 0 or images.max() > 255:
             raise CganError(
                 f"image values must be 0-255, got {images.dtype} values {images.min()} to {images.max()}"
@@ -98,17 +102,25 @@ def _png_label(path: Path, folder: Path, spec: DatasetSpec) -> int:
 def _png_pixels(path: Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
+    too_large = f"{path} is too large a picture to read (over {MAX_PIXELS:,} pixels); expected 28x28 (or a whole multiple of it)"
     try:
-        with Image.open(path) as picture:
-            pixels = np.asarray(picture.convert("L"))
+        with warnings.catch_warnings():
+            # Pillow's own bomb check, above cgan's bound, warns before it refuses: both are refused here.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as picture:  # reads the header only
+                width, height = picture.size
+                if width * height > MAX_PIXELS:
+                    raise CganError(too_large)
+                pixels = np.asarray(picture.convert("L"))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise CganError(too_large) from None
     except (OSError, UnidentifiedImageError) as exc:
         raise CganError(f"{path} is not a readable PNG ({exc})") from None
-    height, width = pixels.shape
     # `cgan generate --scale S` enlarges by pixel repetition; every S-th pixel undoes it exactly.
     scale = height // IMAGE_SIZE
     if height != width or scale < 1 or height % IMAGE_SIZE:
         raise CganError(f"{path} is {width}x{height}; expected 28x28 (or a whole multiple of it)")
-    return pixels[::scale, ::scale]
+    return pixels[::scale, ::scale].copy()  # a copy, so the enlarged picture is freed
 
 
 def read_png_folder(folder: str | os.PathLike, dataset: str) -> tuple[np.ndarray, np.ndarray]:
