@@ -84,6 +84,10 @@ def test_a_diverging_run_stops_and_saves_nothing_non_finite(tiny_config, tmp_pat
         (["--lr", "nan"], "--lr must be a finite number"),
         (["--seed", "18446744073709551616"], "--seed must lie in"),
         (["--device", "meta"], "cpu or cuda"),
+        (["--g-width", "100000"], "--g-width must be at most 1024"),  # asked for 1.3 TB
+        (["--latent-dim", "100000000"], "--latent-dim must be at most 1024"),
+        (["--threads", "100000"], "--threads must be at most the"),  # crashed PyTorch's thread pool
+        (["--samples-per-class", "100000"], "--samples-per-class 100000 would make sample grids of over"),
     ],
 )
 def test_train_refuses_values_that_used_to_crash(argv, message, tmp_path, capsys, shared_data):
@@ -216,14 +220,31 @@ def test_a_full_disk_leaves_no_partial_output(tmp_path):
         ["generate", "--dataset", "mnist", "--label", "3", "--out-dir", "{ro}/cgan-test"],
         ["latent-grid", "--dataset", "mnist", "--label", "3", "--size", "2", "--out", "{ro}/cgan-test.png"],
         ["train-evaluator", "--out", "{ro}/cgan-test"],
+        ["export", "{bundled}", "--web", "{ro}/cgan-test"],
     ],
-    ids=["generate-out", "generate-out-dir", "visual", "train-evaluator"],
+    ids=["generate-out", "generate-out-dir", "visual", "train-evaluator", "export-web"],
 )
 def test_a_read_only_folder_is_one_line_naming_the_path(argv, read_only_folder, capsys):
-    argv = [a.replace("{ro}", str(read_only_folder)) for a in argv]
+    from cgan.run_folder import BUNDLED_DIR
+
+    argv = [a.replace("{ro}", str(read_only_folder)).replace("{bundled}", str(BUNDLED_DIR / "mnist")) for a in argv]
     assert main(argv) == 2
     error = capsys.readouterr().err
     assert len(error.splitlines()) == 1 and error.startswith(f"cgan: error: {read_only_folder}/cgan-test")
+
+
+@pytest.mark.parametrize("target", ["--out", "--out-dir"])
+def test_an_empty_output_name_is_one_line(target, capsys):
+    assert main(["generate", "--dataset", "mnist", "--label", "3", target, ""]) == 2
+    assert capsys.readouterr().err == f"cgan: error: {target} is empty; name a file or folder\n"
+
+
+def test_a_model_json_asking_for_a_huge_network_is_one_line(tiny_run_copy, tmp_path, capsys):
+    model = json.loads((tiny_run_copy / "model.json").read_text())
+    model["arch"]["g_width"] = 100_000  # would allocate over a terabyte
+    (tiny_run_copy / "model.json").write_text(json.dumps(model))
+    assert main(["generate", str(tiny_run_copy), "--label", "3", "--out", str(tmp_path / "x.png")]) == 2
+    assert "g_width must be an integer from 1 to 1024, got 100000" in capsys.readouterr().err
 
 
 def test_out_dir_naming_a_file_is_one_line(tmp_path, capsys):

@@ -21,6 +21,8 @@ G_CONDITIONINGS = ("concat", "cbn")
 D_CONDITIONINGS = ("concat", "projection", "acgan")
 # (g_width, d_width) per architecture; why dcgan's are 32/32: docs/speed.md.
 DEFAULT_WIDTHS = {"dcgan": (32, 32), "mlp": (256, 512)}
+# The largest width, noise or embedding size: a dcgan generator of 1024 by 1024 has about 140 million weights.
+MAX_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,8 @@ class ArchConfig:
         if self.arch == "dcgan" and tuple(self.image_shape[1:]) != (28, 28):
             raise CganError(f"the dcgan architecture draws 28x28 images, not {self.image_shape[1:]}")
         for name in ("num_classes", "latent_dim", "g_width", "d_width", "embed_dim"):
-            if getattr(self, name) < 1:
-                raise CganError(f"{name} must be a positive integer, got {getattr(self, name)}")
+            if not 1 <= getattr(self, name) <= MAX_SIZE:
+                raise CganError(f"{name} must be an integer from 1 to {MAX_SIZE}, got {getattr(self, name)}")
 
     def to_dict(self) -> dict:
         return asdict(self)

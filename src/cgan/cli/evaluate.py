@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..units import positive_int, seed_number
+from ..units import positive_int, seed_number, thread_count
 from .common import DATASET_NAMES
 
 
@@ -23,7 +23,7 @@ def add_train_evaluator_parser(commands) -> None:
     )
     p.add_argument("--data-dir", help="folder with the four IDX files (default: search the usual places)")
     p.add_argument("--seed", type=seed_number, default=0, help="random seed (default: 0)")
-    p.add_argument("--threads", type=positive_int, help="CPU threads (default: PyTorch's choice)")
+    p.add_argument("--threads", type=thread_count, help="CPU threads (default: PyTorch's choice)")
     p.set_defaults(handler=run_train_evaluator)
 
 
@@ -66,7 +66,7 @@ def add_evaluate_parser(commands) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--data-dir", help="folder with the four IDX files (default: search the usual places)")
     p.add_argument("--evaluator", help="evaluator weights file (default: the one shipped with cgan)")
-    p.add_argument("--threads", type=positive_int, help="CPU threads (default: PyTorch's choice)")
+    p.add_argument("--threads", type=thread_count, help="CPU threads (default: PyTorch's choice)")
     p.set_defaults(handler=run_evaluate)
 
 

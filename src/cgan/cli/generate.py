@@ -40,6 +40,8 @@ def run(args) -> int:
     from ..images import check_pixels, grid_shape, make_grid, save_npz, save_png, save_pngs
     from ..training.loop import resolve_device
 
+    if not (args.out or args.out_dir):
+        raise CganError(f"{'--out' if args.out is not None else '--out-dir'} is empty; name a file or folder")
     kind = "folder" if args.out_dir else Path(args.out).suffix.lower()
     if kind not in ("folder", ".png", ".npz"):
         raise CganError(f"--out must end in .png or .npz, got {Path(args.out).name!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..study import RECIPES
-from ..units import duration, positive_int, seed_number
+from ..units import duration, positive_int, seed_number, thread_count
 
 
 def add_parser(commands) -> None:
@@ -45,7 +45,7 @@ def add_parser(commands) -> None:
         metavar="OPTION=VALUE",
         help="an option for every variant, e.g. --set g_width=64 (repeatable)",
     )
-    p.add_argument("--threads", type=positive_int, help="CPU threads (default: PyTorch's choice)")
+    p.add_argument("--threads", type=thread_count, help="CPU threads (default: PyTorch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(handler=run)
 

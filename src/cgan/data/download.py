@@ -118,8 +118,10 @@ def download(
         raise DataError("no download mirrors given")
     try:
         dest.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise DataError(f"cannot create download folder {dest}: it is a file") from None
     except OSError as exc:
-        raise DataError(f"cannot create download folder {dest}: {exc}") from exc
+        raise DataError(f"cannot create download folder {dest}: {exc.strerror or exc}") from None
 
     for filename in spec.filenames:
         if not _is_valid(file_in(dest, filename), filename, spec):

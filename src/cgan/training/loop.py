@@ -22,7 +22,7 @@ from ..errors import CganError, CheckpointError
 from ..generation import generate_images
 from ..images import make_grid, save_png, to_float
 from ..run_folder import QUALITY_COLUMNS, RunFolder
-from .config import EXTENT, RESUMABLE, TrainConfig, default_of, flag
+from .config import EXTENT, RESUMABLE, SAMPLE_SCALE, TrainConfig, default_of, flag
 from .schedule import StopSignal, TimedEvaluations, TrainingClock
 from .step import GANStep
 
@@ -287,4 +287,4 @@ class Training:
         z = torch.randn(per_class * arch.num_classes, arch.latent_dim, generator=fixed)
         labels = torch.arange(arch.num_classes).repeat_interleave(per_class)
         images = generate_images(self.gan.sampler, z, labels)
-        save_png(self.folder.sample_file(epoch), make_grid(images, per_class), scale=2)
+        save_png(self.folder.sample_file(epoch), make_grid(images, per_class), scale=SAMPLE_SCALE)
