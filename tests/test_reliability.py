@@ -88,6 +88,7 @@ def test_a_diverging_run_stops_and_saves_nothing_non_finite(tiny_config, tmp_pat
         (["--latent-dim", "100000000"], "--latent-dim must be at most 1024"),
         (["--threads", "100000"], "--threads must be at most the"),  # crashed PyTorch's thread pool
         (["--samples-per-class", "100000"], "--samples-per-class 100000 would make sample grids of over"),
+        (["--eval-every", "1", "--eval-per-class", "100000"], "--eval-per-class: per_class must be at most"),
     ],
 )
 def test_train_refuses_values_that_used_to_crash(argv, message, tmp_path, capsys, shared_data):
@@ -313,6 +314,12 @@ def test_pictures_are_bounded_in_pixels(argv, tmp_path, monkeypatch, capsys, sha
     error = capsys.readouterr().err
     assert len(error.splitlines()) == 1 and "at most 67,108,864 at once: use a smaller --scale" in error
     assert list(tmp_path.iterdir()) == []
+
+
+def test_evaluate_per_class_is_bounded(capsys):
+    # Once a 74.5 GiB allocation (a MemoryError traceback) before anything was measured.
+    assert main(["evaluate", "--dataset", "mnist", "--per-class", "1000000000", "--no-cas"]) == 2
+    assert capsys.readouterr().err == "cgan: error: per_class must be at most 10,000, got 1,000,000,000\n"
 
 
 def test_the_largest_picture_allowed_is_drawn_and_read_back(tmp_path):

@@ -15,6 +15,7 @@ from ..errors import CganError
 from ..images import MAX_PIXELS
 
 IMAGE_SIZE = 28
+MAX_PER_CLASS = 10_000  # images of each class one measurement may generate: 100,000 for ten classes
 
 
 def check_samples(images, labels, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -63,6 +64,8 @@ def check_seed(seed: int) -> int:
 def check_per_class(per_class: int) -> int:
     if isinstance(per_class, bool) or not isinstance(per_class, int | np.integer) or per_class < 2:
         raise CganError(f"per_class must be an integer of at least 2, got {per_class!r}")
+    if per_class > MAX_PER_CLASS:
+        raise CganError(f"per_class must be at most {MAX_PER_CLASS:,}, got {per_class:,}")
     return int(per_class)
 
 

@@ -156,6 +156,13 @@ class TrainConfig:
                 raise CganError(f"{flag(name)} must be at most {MAX_SIZE}, got {getattr(self, name)}")
         spec = get_spec(self.dataset)
         self.arch_config(spec.num_classes, spec.image_shape)  # an invalid model fails before data is read
+        if self.eval_every or self.eval_every_s:
+            from ..evaluation.samples import check_per_class  # only runs that measure quality load evaluation
+
+            try:
+                check_per_class(self.eval_per_class)
+            except CganError as exc:
+                raise CganError(f"{flag('eval_per_class')}: {exc}") from None
         per_class = self.samples_per_class
         grid_height, grid_width = grid_shape(per_class * spec.num_classes, *spec.image_shape[1:], per_class)
         if grid_height * grid_width * SAMPLE_SCALE**2 > MAX_PIXELS:
