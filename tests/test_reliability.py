@@ -386,6 +386,11 @@ def test_a_png_folder_with_a_huge_picture_is_refused_before_decoding(side, tmp_p
         assert main(["evaluate", str(folder), "--dataset", "mnist", "--no-cas"]) == 2
     error = capsys.readouterr().err
     assert error == (
-        f"cgan: error: {folder / '00000_3.png'} is too large a picture to read (over 67,108,864 pixels); "
-        "expected 28x28 (or a whole multiple of it)\n"
+        f"cgan: error: {folder / '00000_3.png'} is too large a picture to read (over 67,108,864 pixels)\n"
     )
+
+
+def test_a_sample_grid_bomb_in_a_run_folder_is_one_line(tiny_run_copy, tmp_path, capsys):
+    png_header_only(tiny_run_copy / "samples" / "epoch_001.png", 14000)
+    assert main(["evolution", str(tiny_run_copy), "--out", str(tmp_path / "x.gif")]) == 2
+    assert "epoch_001.png is too large a picture to read" in capsys.readouterr().err

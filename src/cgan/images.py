@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +44,29 @@ def check_pixels(width: int, height: int, count: int = 1) -> None:
             f"{what} asked for, {width * height * count:,} pixels; at most {MAX_PIXELS:,} at once: use a "
             "smaller --scale or fewer images"
         )
+
+
+@contextmanager
+def open_picture(path: Path) -> Iterator[Image.Image]:
+    """A picture file opened for reading; one over MAX_PIXELS is refused from its header, before its pixels
+    are decoded, and a damaged one is a CganError too."""
+    too_large = f"{path} is too large a picture to read (over {MAX_PIXELS:,} pixels)"
+    try:
+        with warnings.catch_warnings():
+            # Pillow's own bomb check, above MAX_PIXELS, warns before it refuses: both are refused here.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            picture = Image.open(path)  # reads the header only
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise CganError(too_large) from None
+    except OSError as exc:
+        raise CganError(f"{path} is not a readable PNG ({exc})") from None
+    with picture:
+        if picture.width * picture.height > MAX_PIXELS:
+            raise CganError(too_large)
+        try:
+            yield picture
+        except OSError as exc:  # its pixels are damaged
+            raise CganError(f"{path} is not a readable PNG ({exc})") from None
 
 
 def grid_shape(count: int, height: int, width: int, columns: int, padding: int = 2) -> tuple[int, int]:

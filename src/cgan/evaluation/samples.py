@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 import zipfile
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import torch
 
 from ..data import DatasetSpec, get_spec
 from ..errors import CganError
-from ..images import MAX_PIXELS
+from ..images import open_picture
 
 IMAGE_SIZE = 28
 MAX_PER_CLASS = 10_000  # images of each class one measurement may generate: 100,000 for ten classes
@@ -103,26 +102,13 @@ def _png_label(path: Path, folder: Path, spec: DatasetSpec) -> int:
 
 
 def _png_pixels(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    too_large = f"{path} is too large a picture to read (over {MAX_PIXELS:,} pixels); expected 28x28 (or a whole multiple of it)"
-    try:
-        with warnings.catch_warnings():
-            # Pillow's own bomb check, above cgan's bound, warns before it refuses: both are refused here.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as picture:  # reads the header only
-                width, height = picture.size
-                if width * height > MAX_PIXELS:
-                    raise CganError(too_large)
-                pixels = np.asarray(picture.convert("L"))
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise CganError(too_large) from None
-    except (OSError, UnidentifiedImageError) as exc:
-        raise CganError(f"{path} is not a readable PNG ({exc})") from None
-    # `cgan generate --scale S` enlarges by pixel repetition; every S-th pixel undoes it exactly.
-    scale = height // IMAGE_SIZE
-    if height != width or scale < 1 or height % IMAGE_SIZE:
-        raise CganError(f"{path} is {width}x{height}; expected 28x28 (or a whole multiple of it)")
+    with open_picture(path) as picture:
+        width, height = picture.size
+        # `cgan generate --scale S` enlarges by pixel repetition; every S-th pixel undoes it exactly.
+        scale = height // IMAGE_SIZE
+        if height != width or scale < 1 or height % IMAGE_SIZE:
+            raise CganError(f"{path} is {width}x{height}; expected 28x28 (or a whole multiple of it)")
+        pixels = np.asarray(picture.convert("L"))
     return pixels[::scale, ::scale].copy()  # a copy, so the enlarged picture is freed
 
 

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ..data import resolve_dataset
 from ..errors import CganError, CheckpointError
 from ..generation import TrainedGenerator, class_interpolation, latent_grid, noise_interpolation
-from ..images import check_pixels, gif_bytes, grid_shape, make_grid, png_bytes
+from ..images import check_pixels, gif_bytes, grid_shape, make_grid, open_picture, png_bytes
 from ..run_folder import RunFolder, as_run_folder
 
 GAP = 6  # pixels between the panels of a sheet (before scaling)
@@ -147,7 +147,7 @@ def evolution_gif(folder: str | Path | RunFolder, scale: int = 1, frame_ms: int 
     grids = [(epoch, path) for epoch, path in grids if epoch % every == 0 or epoch in (grids[0][0], last)]
     frames = []
     for epoch, path in grids:
-        with Image.open(path) as picture:
+        with open_picture(path) as picture:
             grid = picture.convert(picture.mode if picture.mode in ("L", "RGB") else "RGB")
         text = font(max(1, grid.width // 300))
         frame = Image.new(grid.mode, (grid.width, grid.height + text.size + 8))
