@@ -363,6 +363,22 @@ def test_an_npz_of_strings_or_other_non_pixels_is_one_line(images, message, tmp_
     assert error.startswith("cgan: error: images must be uint8 pixels 0-255") and message in error
 
 
+def test_an_npz_declaring_a_huge_array_is_refused_from_its_header(tmp_path, capsys):
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": (10**9, 28, 28)})
+    labels = io.BytesIO()
+    np.save(labels, np.zeros(2, dtype=np.int64))
+    path = tmp_path / "samples.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("images.npy", header.getvalue())  # 784 GB declared, no data
+        archive.writestr("labels.npy", labels.getvalue())
+    assert main(["evaluate", str(path), "--dataset", "mnist", "--no-cas"]) == 2
+    assert "its images array holds 784,000,000,000 values" in capsys.readouterr().err
+
+
 def png_header_only(path: Path, side: int) -> None:
     """A PNG that claims side x side grey pixels; Pillow reads the claim before any pixel."""
     import struct

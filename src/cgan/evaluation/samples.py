@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import zipfile
 from pathlib import Path
@@ -83,10 +84,25 @@ def read_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
                     f"{path} has no {' or '.join(missing)} array (it has: {', '.join(archive.files) or 'none'}); "
                     "expected images (N, 28, 28) uint8 and labels (N,)"
                 )
+            for key in ("images", "labels"):
+                count = math.prod(_stored_shape(archive, key))
+                if count > MAX_PER_CLASS * 10 * IMAGE_SIZE**2:
+                    raise CganError(
+                        f"{path}: its {key} array holds {count:,} values, more than the images of "
+                        f"{MAX_PER_CLASS:,} per class of ten classes"
+                    )
             return archive["images"], archive["labels"]
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         # allow_pickle=False turns object arrays into ValueError instead of unpickling them.
         raise CganError(f"{path} is not a readable .npz of plain arrays ({exc})") from None
+
+
+def _stored_shape(archive, key: str) -> tuple[int, ...]:
+    """The shape an .npz member's header declares, read before its data (which may decompress to any size)."""
+    with archive.zip.open(f"{key}.npy") as member:
+        version = np.lib.format.read_magic(member)
+        header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        return header(member)[0]
 
 
 def _png_label(path: Path, folder: Path, spec: DatasetSpec) -> int:
