@@ -347,6 +347,22 @@ def test_an_idx_header_whose_dimensions_overflow_is_one_line(tmp_path):
         read_idx(path)
 
 
+def test_a_gzip_bomb_in_a_data_folder_is_refused_while_decompressing(tmp_path, monkeypatch):
+    import gzip
+
+    from cgan.data import idx
+    from cgan.errors import DataError
+
+    monkeypatch.setattr(idx, "MAX_BYTES", 2**20)  # the bound (256 MB) made small, so the test stays small
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(bytes(2**21)))  # 2 KB that decompress to 2 MB
+    with pytest.raises(DataError, match="decompresses to over 1,048,576 bytes"):
+        idx.read_idx(path)
+    path.write_bytes(bytes(2**20 + 1))
+    with pytest.raises(DataError, match="holds over 1,048,576 bytes"):
+        idx.read_idx(path)
+
+
 @pytest.mark.parametrize(
     "images, message",
     [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import os
 import struct
@@ -15,6 +16,8 @@ from ..errors import DataError
 
 GZIP_MAGIC = b"\x1f\x8b"
 IDX_UBYTE = 0x08
+# The most bytes an IDX file may hold, compressed or not: far above the largest known one (47 MB).
+MAX_BYTES = 2**28
 
 
 def _decompress_if_gzip(data: bytes, source: str) -> bytes:
@@ -22,11 +25,15 @@ def _decompress_if_gzip(data: bytes, source: str) -> bytes:
     if not data.startswith(GZIP_MAGIC):
         return data
     try:
-        return gzip.decompress(data)
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as packed:
+            content = packed.read(MAX_BYTES + 1)  # a few compressed bytes can claim gigabytes
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(
             f"{source} is a corrupt or truncated gzip file ({exc}); delete it and download it again"
         ) from exc
+    if len(content) > MAX_BYTES:
+        raise DataError(f"{source} decompresses to over {MAX_BYTES:,} bytes; it is no dataset file cgan knows")
+    return content
 
 
 def parse_idx(data: bytes, source: str) -> np.ndarray:
@@ -55,6 +62,8 @@ def parse_idx(data: bytes, source: str) -> np.ndarray:
 
 def read_bytes(path: Path) -> bytes:
     try:
+        if path.stat().st_size > MAX_BYTES:
+            raise DataError(f"{path} holds over {MAX_BYTES:,} bytes; it is no dataset file cgan knows")
         return _decompress_if_gzip(path.read_bytes(), str(path))
     except FileNotFoundError as exc:
         raise DataError(f"{path} does not exist") from exc
