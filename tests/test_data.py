@@ -3,6 +3,7 @@
 import functools
 import gzip
 import hashlib
+import json
 import os
 import shutil
 import struct
@@ -227,13 +228,81 @@ def test_explicit_dir_without_files_does_not_fall_through(tmp_path, monkeypatch)
         data.find_data_dir("mnist", empty)
 
 
-def test_torchvision_layout_with_both_encodings(tmp_path):
+def test_torchvision_layout_with_both_encodings(tmp_path, shared_data):
     raw = tmp_path / "root" / "FashionMNIST" / "raw"
-    fake_dataset(raw, gz=True)
-    fake_dataset(raw, gz=False)
+    fake_dataset(raw, gz=False)  # un-gzipped twins that would fail the checksum: the ".gz" files win
+    for filename in FASHION.filenames:
+        (raw / filename).symlink_to(shared_data / "fashion-mnist" / filename)
     assert data.find_data_dir("fashion-mnist", tmp_path / "root") == raw
-    images, labels = data.load("fashion-mnist", "train", data_dir=tmp_path / "root")
-    assert images.shape == (5, 28, 28) and labels.tolist() == [0, 1, 2, 3, 4]
+    images, labels = data.load("fashion-mnist", "test", data_dir=tmp_path / "root")
+    assert images.shape == (10000, 28, 28) and torch.bincount(labels).tolist() == [1000] * 10
+
+
+# --- checksums of the files read --------------------------------------------------------------
+
+
+def real_copy(folder: Path, shared_data: Path, name: str = "mnist") -> Path:
+    """The real files of `name`: the train files linked, the test files copied un-gzipped (to change)."""
+    folder.mkdir(parents=True)
+    spec = data.get_spec(name)
+    for filename in spec.files["train"]:
+        (folder / filename).symlink_to(shared_data / name / filename)
+    for filename in spec.files["test"]:
+        content = gzip.decompress((shared_data / name / filename).read_bytes())
+        (folder / filename.removesuffix(".gz")).write_bytes(content)
+    return folder
+
+
+def test_another_datasets_folder_is_refused_by_name(shared_data, capsys):
+    from cgan.cli import main
+
+    out = Path("run")
+    argv = ["train", "--dataset", "mnist", "--data-dir", str(shared_data / "fashion-mnist"), "--out", str(out)]
+    assert main([*argv, "--max-steps", "1", "--no-progress"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "train-images-idx3-ubyte.gz is not the mnist file" in error
+    assert "it is fashion-mnist's" in error and "--dataset fashion-mnist" in error
+    assert not out.exists()
+
+
+def test_a_modified_file_is_named_with_what_to_do(shared_data, tmp_path):
+    folder = real_copy(tmp_path / "d", shared_data)
+    images = folder / "t10k-images-idx3-ubyte"
+    content = bytearray(images.read_bytes())
+    content[-1] ^= 0xFF  # one pixel: still a well-formed IDX file
+    images.write_bytes(bytes(content))
+    with pytest.raises(DataError) as error:
+        data.load("mnist", "test", data_dir=folder)
+    message = str(error.value)
+    assert message.startswith(f"{images} is not the mnist file") and "cgan data download mnist" in message
+
+
+def test_verified_files_are_remembered_by_size_and_time(shared_data, tmp_path):
+    folder = real_copy(tmp_path / "d", shared_data)
+    data.load("mnist", "test", data_dir=folder)
+    memo = json.loads((tmp_path / "xdg-cache" / "cgan" / "verified.json").read_text())
+    images = folder / "t10k-images-idx3-ubyte"
+    assert memo[str(images)]["sha256"] == MNIST.sha256["t10k-images-idx3-ubyte.gz"]
+
+    # The same size and time: taken as verified, not hashed again (what makes the second run fast) ...
+    before = images.stat()
+    content = bytearray(images.read_bytes())
+    content[-1] ^= 0xFF
+    images.write_bytes(bytes(content))
+    os.utime(images, ns=(before.st_atime_ns, before.st_mtime_ns))
+    data.load("mnist", "test", data_dir=folder)
+    # ... while a file written since is checked again.
+    os.utime(images, ns=(before.st_atime_ns, before.st_mtime_ns + 1))
+    with pytest.raises(DataError, match="is not the mnist file"):
+        data.load("mnist", "test", data_dir=folder)
+
+
+def test_a_damaged_memo_only_costs_hashing_again(shared_data, tmp_path):
+    memo = tmp_path / "xdg-cache" / "cgan" / "verified.json"
+    memo.parent.mkdir(parents=True)
+    memo.write_text("{not json")
+    images, _ = data.load("mnist", "test", data_dir=shared_data / "mnist")
+    assert len(images) == 10000 and str(shared_data / "mnist" / "t10k-images-idx3-ubyte.gz") in memo.read_text()
 
 
 def test_incomplete_folder_does_not_count(tmp_path):

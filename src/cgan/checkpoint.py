@@ -7,8 +7,10 @@ kill at any moment leaves either the previous good file or the new one, never ha
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -24,21 +26,44 @@ FORMAT_VERSION = "1"
 
 
 def atomic_write(path: Path, write) -> None:
-    """Call `write(tmp_path)` on a temporary file in the target's folder, then rename it over `path`."""
+    """Call `write(tmp_path)` on a temporary file in the target's folder, then rename it over `path`.
+    An operating-system error (a read-only folder, a full disk) is an OSError naming `path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
         write(tmp)
         # mkstemp makes files private, and some writers (safetensors) recreate the file: the usual permissions.
         os.chmod(tmp, 0o666 & ~current_umask())
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise naming(exc, path) from None
         raise
+
+
+def naming(exc: OSError, path: Path) -> OSError:
+    """`exc` as the error of `path` (the file the user asked for, not a temporary name)."""
+    if isinstance(exc, FileExistsError):  # mkdir met a file where a folder of the path should be
+        return NotADirectoryError(errno.ENOTDIR, "a file stands where a folder should be", str(path))
+    return OSError(exc.errno, exc.strerror or str(exc), str(path))
+
+
+def check_writable(folder: Path) -> None:
+    """Create `folder` and try a file in it, so a long job learns it cannot save before it starts, not after."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise naming(exc, folder) from None
 
 
 def current_umask() -> int:
@@ -67,7 +92,16 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor], fmt: str, meta: d
     """Write tensors plus a JSON metadata object (under the header key "meta") atomically."""
     tensors = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
     header = {"format": fmt, "version": FORMAT_VERSION, "meta": json.dumps(meta)}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=header))
+
+    def write(tmp):
+        try:
+            save_file(tensors, tmp, metadata=header)
+        except SafetensorError as exc:  # how safetensors reports a failed write, such as a full disk
+            if match := re.search(r"os error (\d+)", str(exc)):
+                raise OSError(int(match[1]), os.strerror(int(match[1]))) from None
+            raise
+
+    atomic_write(path, write)
 
 
 def load_tensors(path: Path, fmt: str) -> tuple[dict[str, torch.Tensor], dict]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,10 @@ from PIL import Image
 
 from .checkpoint import atomic_write
 from .errors import CganError
+
+# The most pixels one picture (or the frames of one GIF, or one folder of PNGs) may have: 64 MB of grey
+# pixels, and below Pillow's decompression-bomb warning, so cgan reads back every picture it writes.
+MAX_PIXELS = 2**26
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -36,15 +42,51 @@ def pixel_shape(image_shape: tuple[int, int, int]) -> tuple[int, ...]:
     return (height, width) if channels == 1 else (height, width, channels)
 
 
+def check_pixels(width: int, height: int, count: int = 1) -> None:
+    """Refuse to draw `count` pictures of width x height when together they exceed MAX_PIXELS."""
+    if width * height * count > MAX_PIXELS:
+        what = f"{count} pictures of {width}x{height}" if count > 1 else f"a {width}x{height} picture"
+        raise CganError(
+            f"{what} asked for, {width * height * count:,} pixels; at most {MAX_PIXELS:,} at once: use a "
+            "smaller --scale or fewer images"
+        )
+
+
+@contextmanager
+def open_picture(path: Path) -> Iterator[Image.Image]:
+    """A picture file opened for reading; one over MAX_PIXELS is refused from its header, before its pixels
+    are decoded, and a damaged one is a CganError too."""
+    too_large = f"{path} is too large a picture to read (over {MAX_PIXELS:,} pixels)"
+    try:
+        with warnings.catch_warnings():
+            # Pillow's own bomb check, above MAX_PIXELS, warns before it refuses: both are refused here.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            picture = Image.open(path)  # reads the header only
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise CganError(too_large) from None
+    except OSError as exc:
+        raise CganError(f"{path} is not a readable PNG ({exc})") from None
+    with picture:
+        if picture.width * picture.height > MAX_PIXELS:
+            raise CganError(too_large)
+        try:
+            yield picture
+        except OSError as exc:  # its pixels are damaged
+            raise CganError(f"{path} is not a readable PNG ({exc})") from None
+
+
+def grid_shape(count: int, height: int, width: int, columns: int, padding: int = 2) -> tuple[int, int]:
+    """The (height, width) of make_grid's tiling of `count` images."""
+    columns = max(1, min(columns, count))
+    rows = math.ceil(count / columns)
+    return rows * (height + padding) + padding, columns * (width + padding) + padding
+
+
 def make_grid(images: np.ndarray, columns: int, padding: int = 2) -> np.ndarray:
     """Tile uint8 images (N, H, W[, C]) row by row into one image with `padding` black pixels between."""
     count, height, width = images.shape[:3]
     columns = max(1, min(columns, count))
-    rows = math.ceil(count / columns)
-    grid = np.zeros(
-        (rows * (height + padding) + padding, columns * (width + padding) + padding, *images.shape[3:]),
-        dtype=np.uint8,
-    )
+    grid = np.zeros((*grid_shape(count, height, width, columns, padding), *images.shape[3:]), dtype=np.uint8)
     for i, image in enumerate(images):
         top = padding + (i // columns) * (height + padding)
         left = padding + (i % columns) * (width + padding)
@@ -53,6 +95,7 @@ def make_grid(images: np.ndarray, columns: int, padding: int = 2) -> np.ndarray:
 
 
 def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
+    check_pixels(image.shape[1] * scale, image.shape[0] * scale)
     picture = Image.fromarray(image)
     if scale > 1:
         picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
@@ -80,6 +123,7 @@ def gif_bytes(
     if bounce:
         frames = [*frames, *frames[-2:0:-1]]
         durations = durations + durations[-2:0:-1]
+    check_pixels(frames[0].shape[1] * scale, frames[0].shape[0] * scale, len(frames))
     pictures = [Image.fromarray(frame) for frame in frames]
     if scale > 1:
         size = (pictures[0].width * scale, pictures[0].height * scale)
@@ -97,6 +141,25 @@ def save_bytes(path: Path, content: bytes) -> None:
 
 def save_png(path: Path, image: np.ndarray, scale: int = 1) -> None:
     save_bytes(path, png_bytes(image, scale))
+
+
+def save_pngs(folder: Path, named: Sequence[tuple[str, np.ndarray]], scale: int = 1) -> None:
+    """One PNG per (file name, image) in `folder`, all or none: a failed write removes those written."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise CganError(f"{folder} is a file, not a folder; choose another folder")
+    created = not folder.exists()
+    written: list[Path] = []
+    try:
+        for name, image in named:
+            save_png(folder / name, image, scale)
+            written.append(folder / name)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        if created and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+        raise
 
 
 def save_npz(path: Path, images: np.ndarray, labels: np.ndarray) -> None:

@@ -22,6 +22,8 @@ D_CONDITIONINGS = ("concat", "projection", "acgan")
 IMAGE_SIZES = (28, 32, 64)  # what dcgan draws; mlp draws any size
 # (g_width, d_width) per architecture; why dcgan's are 32/32: docs/speed.md.
 DEFAULT_WIDTHS = {"dcgan": (32, 32), "mlp": (256, 512)}
+# The largest width, noise or embedding size: a dcgan generator of 1024 by 1024 has about 140 million weights.
+MAX_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,8 @@ class ArchConfig:
             sizes = ", ".join(f"{size}x{size}" for size in IMAGE_SIZES)
             raise CganError(f"the dcgan architecture draws {sizes} images, not {height}x{width}")
         for name in ("num_classes", "latent_dim", "g_width", "d_width", "embed_dim"):
-            if getattr(self, name) < 1:
-                raise CganError(f"{name} must be a positive integer, got {getattr(self, name)}")
+            if not 1 <= getattr(self, name) <= MAX_SIZE:
+                raise CganError(f"{name} must be an integer from 1 to {MAX_SIZE}, got {getattr(self, name)}")
 
     def to_dict(self) -> dict:
         return asdict(self)

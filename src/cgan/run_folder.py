@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import GENERATOR_FORMAT, atomic_write, read_json, write_json
+from .checkpoint import GENERATOR_FORMAT, atomic_write, naming, read_json, write_json
 from .data import get_spec
 from .errors import CganError, CheckpointError
 from .models import ArchConfig
@@ -113,8 +113,11 @@ class MetricsLog:
                 writer.writeheader()
 
             def append(row: dict) -> None:
-                writer.writerow(row)
-                f.flush()
+                try:
+                    writer.writerow(row)
+                    f.flush()
+                except OSError as exc:  # a full disk: name the file
+                    raise naming(exc, self.path) from None
 
             yield append
 

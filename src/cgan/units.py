@@ -4,6 +4,7 @@ training config's field metadata use these as types."""
 from __future__ import annotations
 
 import argparse
+import os
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
 
@@ -15,6 +16,30 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity, where the system has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def thread_count(text: str) -> int:
+    """A number of CPU threads: far more than the CPUs crashes PyTorch's thread pool, so at most those."""
+    value = positive_int(text)
+    if value > available_cpus():
+        raise argparse.ArgumentTypeError(f"at most the {available_cpus()} CPUs this process may use, got {value}")
+    return value
+
+
+def seed_number(text: str) -> int:
+    """A random seed: 0 to 2**63 - 1, the range `cgan train --seed` takes too."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"must lie in 0 to 2**63 - 1, got {value}")
     return value
 
 

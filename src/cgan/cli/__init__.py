@@ -1,5 +1,6 @@
 """The `cgan` command: each sub-command's module parses its arguments, calls the library and prints; a user's
-mistake (a CganError) becomes one clear line and exit status 2."""
+mistake (a CganError) or what the operating system refused (an OSError) becomes one clear line and exit
+status 2."""
 
 from __future__ import annotations
 
@@ -34,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except CganError as exc:
         print(f"cgan: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # what the operating system refused: a read-only folder, a full disk, ...
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"cgan: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("cgan: interrupted; what was finished is saved", file=sys.stderr)

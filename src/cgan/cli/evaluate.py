@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..progress import bars_on_terminal
-from ..units import positive_int
+from ..units import positive_int, seed_number, thread_count
 from .common import DATASET_NAMES
 
 
@@ -23,8 +23,8 @@ def add_train_evaluator_parser(commands) -> None:
         "--out", default="evaluators", help="folder for <dataset>.safetensors (default: evaluators)"
     )
     p.add_argument("--data-dir", help="folder with the four IDX files (default: search the usual places)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--threads", type=positive_int, help="CPU threads (default: PyTorch's choice)")
+    p.add_argument("--seed", type=seed_number, default=0, help="random seed (default: 0)")
+    p.add_argument("--threads", type=thread_count, help="CPU threads (default: PyTorch's choice)")
     p.set_defaults(handler=run_train_evaluator)
 
 
@@ -61,14 +61,14 @@ def add_evaluate_parser(commands) -> None:
     )
     p.add_argument("--real", action="store_true", help="evaluate real train images instead (the floor)")
     p.add_argument("--per-class", type=positive_int, help="images per class to generate (default: 1000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default: 0)")
+    p.add_argument("--seed", type=seed_number, default=0, help="seed of every random choice (default: 0)")
     p.add_argument("--no-cas", action="store_true", help="skip the classification accuracy score (faster)")
     p.add_argument("--no-floor", action="store_true", help="skip the real-data floor beside the numbers")
     p.add_argument("--inception", action="store_true", help="add the Inception FID (needs torch-fidelity)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--data-dir", help="folder with the four IDX files (default: search the usual places)")
     p.add_argument("--evaluator", help="evaluator weights file (default: the one shipped with cgan)")
-    p.add_argument("--threads", type=positive_int, help="CPU threads (default: PyTorch's choice)")
+    p.add_argument("--threads", type=thread_count, help="CPU threads (default: PyTorch's choice)")
     p.set_defaults(handler=run_evaluate)
 
 

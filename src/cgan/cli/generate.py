@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from ..errors import CganError
-from ..units import positive_int
+from ..units import positive_int, seed_number
 from .common import add_source_arguments, generator_source
 
 MAX_GENERATE = 1_000_000
@@ -19,7 +19,7 @@ def add_parser(commands) -> None:
     which.add_argument("--label", nargs="+", help="class index or name, e.g. 7 or sneaker; several give rows")
     which.add_argument("--all", action="store_true", help="every class, one row each")
     p.add_argument("--count", type=positive_int, default=16, help="images per class (default: 16)")
-    p.add_argument("--seed", type=int, help="random seed (default: a fresh one, printed)")
+    p.add_argument("--seed", type=seed_number, help="random seed (default: a fresh one, printed)")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--out", help="a .png grid or an .npz with images (N,H,W) uint8 and labels (N,)")
     target.add_argument("--out-dir", help="a folder to receive one PNG per image")
@@ -28,38 +28,46 @@ def add_parser(commands) -> None:
     p.set_defaults(handler=run)
 
 
+def grid_columns(labels, count: int) -> int:
+    """A square grid for one class, else a row of `count` images per class."""
+    return math.ceil(math.sqrt(len(labels))) if len(set(labels.tolist())) == 1 else count
+
+
 def run(args) -> int:
     import numpy as np
 
     from ..generation import load_generator, random_seed
-    from ..images import make_grid, save_npz, save_png
+    from ..images import check_pixels, grid_shape, make_grid, save_npz, save_png, save_pngs
     from ..training.loop import resolve_device
 
+    if not (args.out or args.out_dir):
+        raise CganError(f"{'--out' if args.out is not None else '--out-dir'} is empty; name a file or folder")
+    kind = "folder" if args.out_dir else Path(args.out).suffix.lower()
+    if kind not in ("folder", ".png", ".npz"):
+        raise CganError(f"--out must end in .png or .npz, got {Path(args.out).name!r}")
     generator = load_generator(generator_source(args), device=resolve_device(args.device))
     classes = range(len(generator.classes)) if args.all else [generator.label_index(x) for x in args.label]
     labels = np.repeat(np.array(list(classes), dtype=np.int64), args.count)
     if len(labels) > MAX_GENERATE:
         raise CganError(f"{len(labels)} images asked for; at most {MAX_GENERATE} at once")
+    height, width = generator.arch.image_shape[1:]
+    if kind == "folder":
+        check_pixels(width * args.scale, height * args.scale, len(labels))
+    elif kind == ".png":
+        grid_height, grid_width = grid_shape(len(labels), height, width, grid_columns(labels, args.count))
+        check_pixels(grid_width * args.scale, grid_height * args.scale)
     seed = random_seed() if args.seed is None else args.seed
     images = generator.generate(labels.tolist(), seed=seed)
-    if args.out_dir:
-        folder = Path(args.out_dir)
-        for i, (image, label) in enumerate(zip(images, labels, strict=True)):
-            save_png(folder / f"{i:05d}_{generator.classes[label]}.png", image, args.scale)
-        written = f"{len(images)} PNGs in {folder}"
+    if kind == "folder":
+        names = [f"{i:05d}_{generator.classes[label]}.png" for i, label in enumerate(labels)]
+        save_pngs(Path(args.out_dir), list(zip(names, images, strict=True)), args.scale)
+        written = f"{len(images)} PNGs in {args.out_dir}"
+    elif kind == ".npz":
+        save_npz(Path(args.out), images, labels)
+        written = args.out
     else:
-        out = Path(args.out)
-        if out.suffix.lower() == ".npz":
-            save_npz(out, images, labels)
-        elif out.suffix.lower() == ".png":
-            one_class = len(set(labels.tolist())) == 1
-            columns = math.ceil(math.sqrt(len(images))) if one_class else args.count
-            save_png(out, make_grid(images, columns), args.scale)
-        else:
-            raise CganError(f"--out must end in .png or .npz, got {out.name!r}")
-        written = str(out)
+        save_png(Path(args.out), make_grid(images, grid_columns(labels, args.count)), args.scale)
+        written = args.out
     names = ", ".join(generator.classes[i] for i in classes)
     print(f"wrote {written}: {len(images)} images of {names} (seed {seed})")
     return 0
-
-

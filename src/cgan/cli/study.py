@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..progress import bars_on_terminal
 from ..study import RECIPES
-from ..units import duration, positive_int
+from ..units import duration, positive_int, seed_number, thread_count
 
 
 def add_parser(commands) -> None:
@@ -31,7 +31,7 @@ def add_parser(commands) -> None:
         help="training time per variant, e.g. 90s or 5m (default: 5m)",
     )
     p.add_argument("--out", help="study folder (default: studies/<dataset>)")
-    p.add_argument("--seed", type=int, default=0, help="the seed of every variant (default: 0)")
+    p.add_argument("--seed", type=seed_number, default=0, help="the seed of every variant (default: 0)")
     p.add_argument(
         "--evaluations", type=positive_int, default=6, help="quality measurements per variant (default: 6)"
     )
@@ -50,7 +50,7 @@ def add_parser(commands) -> None:
     )
     p.add_argument(
         "--threads",
-        type=positive_int,
+        type=thread_count,
         help="CPU threads of each variant (default: 1 when --jobs is above 1, else PyTorch's choice)",
     )
     p.add_argument(

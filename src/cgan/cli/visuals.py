@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import CganError
 from ..run_folder import RunFolder, resolve_generator_file
-from ..units import positive_int
+from ..units import positive_int, seed_number
 from .common import add_source_arguments as add_generator_arguments
 from .common import generator_source
 
@@ -28,7 +28,7 @@ def at_least_two(text: str) -> int:
 
 def add_source_arguments(p, seed_help: str = "random seed: same seed, same picture (default: 0)") -> None:
     add_generator_arguments(p)
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=seed_help)
+    p.add_argument("--seed", type=seed_number, default=DEFAULT_SEED, help=seed_help)
 
 
 def folder_of(args) -> RunFolder:

@@ -17,6 +17,7 @@ from ..errors import DataError
 from .files import ENV_DATA_DIR, cache_dir, file_in
 from .idx import parse_idx, read_bytes
 from .specs import DatasetSpec, get_spec
+from .verify import remember
 
 _USER_AGENT = "cgan-data-downloader (python urllib)"
 _CHUNK = 1 << 16
@@ -83,6 +84,7 @@ def _download_file(
                 _fetch(url, out, timeout, progress, filename)
             _verify(tmp, filename, spec)
             os.replace(tmp, target)
+            remember(target, spec, filename)
             return target
         except (DataError, OSError, http.client.HTTPException) as exc:
             # OSError covers URLError, HTTPError, timeouts and connection resets.
@@ -116,8 +118,10 @@ def download(
         raise DataError("no download mirrors given")
     try:
         dest.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise DataError(f"cannot create download folder {dest}: it is a file") from None
     except OSError as exc:
-        raise DataError(f"cannot create download folder {dest}: {exc}") from exc
+        raise DataError(f"cannot create download folder {dest}: {exc.strerror or exc}") from None
 
     for filename in spec.filenames:
         if not _is_valid(file_in(dest, filename), filename, spec):

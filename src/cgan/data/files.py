@@ -10,8 +10,9 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from .idx import read_idx
+from .idx import parse_idx, read_bytes
 from .specs import DatasetSpec, get_spec
+from .verify import cache_root, verify
 
 # Searched after the user's own folders; a module attribute so tests can point it elsewhere.
 SYSTEM_DIRS: tuple[Path, ...] = (Path("/usr/share/datasets"), Path("/usr/local/share/datasets"))
@@ -22,8 +23,7 @@ ENV_DATA_DIR = "CGAN_DATA_DIR"
 
 def cache_dir(name: str) -> Path:
     """Per-user download folder: $XDG_CACHE_HOME/cgan/<name>, by default ~/.cache/cgan/<name>."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "cgan" / get_spec(name).name
+    return cache_root() / get_spec(name).name
 
 
 def file_in(folder: Path, filename: str) -> Path | None:
@@ -108,13 +108,16 @@ def find_data_dir(name: str, data_dir: str | os.PathLike | None = None) -> Path:
 def load(
     name: str, split: str = "train", data_dir: str | os.PathLike | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images as uint8 (N, 28, 28) and labels as int64 (N,) for `split` ("train" or "test")."""
+    """Images as uint8 (N, 28, 28) and labels as int64 (N,) for `split` ("train" or "test"), their files
+    checked against the published checksums (once per file: see verify.py)."""
     spec = get_spec(name)
     if split not in spec.files:
         raise DataError(f"unknown split {split!r} for {spec.name}; use one of: {', '.join(spec.files)}")
     folder = find_data_dir(spec.name, data_dir)
-    image_file, label_file = (file_in(folder, f) for f in spec.files[split])
-    images, labels = read_idx(image_file), read_idx(label_file)
+    image_name, label_name = spec.files[split]
+    image_file, label_file = file_in(folder, image_name), file_in(folder, label_name)
+    image_bytes, label_bytes = read_bytes(image_file), read_bytes(label_file)
+    images, labels = parse_idx(image_bytes, str(image_file)), parse_idx(label_bytes, str(label_file))
 
     height_width = spec.image_shape[1:]
     if images.ndim != 3 or images.shape[1:] != height_width:
@@ -134,6 +137,9 @@ def load(
             f"{label_file} has label {int(labels.max())}, but {spec.name} has only "
             f"{spec.num_classes} classes (0-{spec.num_classes - 1})"
         )
+    # After the checks above, which say more about a damaged file than a checksum can.
+    verify(image_file, image_bytes, spec, image_name)
+    verify(label_file, label_bytes, spec, label_name)
     return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import io
+import math
 import os
 import struct
 import zlib
@@ -14,6 +16,8 @@ from ..errors import DataError
 
 GZIP_MAGIC = b"\x1f\x8b"
 IDX_UBYTE = 0x08
+# The most bytes an IDX file may hold, compressed or not: far above the largest known one (47 MB).
+MAX_BYTES = 2**28
 
 
 def _decompress_if_gzip(data: bytes, source: str) -> bytes:
@@ -21,11 +25,15 @@ def _decompress_if_gzip(data: bytes, source: str) -> bytes:
     if not data.startswith(GZIP_MAGIC):
         return data
     try:
-        return gzip.decompress(data)
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as packed:
+            content = packed.read(MAX_BYTES + 1)  # a few compressed bytes can claim gigabytes
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(
             f"{source} is a corrupt or truncated gzip file ({exc}); delete it and download it again"
         ) from exc
+    if len(content) > MAX_BYTES:
+        raise DataError(f"{source} decompresses to over {MAX_BYTES:,} bytes; it is no dataset file cgan knows")
+    return content
 
 
 def parse_idx(data: bytes, source: str) -> np.ndarray:
@@ -41,7 +49,7 @@ def parse_idx(data: bytes, source: str) -> np.ndarray:
     if len(data) < header:
         raise DataError(f"{source}: IDX header is truncated ({len(data)} bytes, expected {header})")
     dims = struct.unpack(f">{ndim}I", data[4:header])
-    expected, actual = int(np.prod(dims)), len(data) - header
+    expected, actual = math.prod(dims), len(data) - header  # Python integers: numpy's would overflow
     if actual != expected:
         problem = "truncated" if actual < expected else "has trailing bytes"
         raise DataError(
@@ -54,11 +62,15 @@ def parse_idx(data: bytes, source: str) -> np.ndarray:
 
 def read_bytes(path: Path) -> bytes:
     try:
+        if path.stat().st_size > MAX_BYTES:
+            raise DataError(f"{path} holds over {MAX_BYTES:,} bytes; it is no dataset file cgan knows")
         return _decompress_if_gzip(path.read_bytes(), str(path))
     except FileNotFoundError as exc:
         raise DataError(f"{path} does not exist") from exc
     except IsADirectoryError as exc:
         raise DataError(f"{path} is a folder, expected an IDX file") from exc
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:

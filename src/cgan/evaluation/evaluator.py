@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoint import load_module, load_tensors, module_tensors, save_tensors
+from ..checkpoint import check_writable, load_module, load_tensors, module_tensors, save_tensors
 from ..data import Dataset, resolve_dataset
 from ..errors import CganError, CheckpointError
 from ..images import to_float
@@ -164,6 +164,7 @@ def train_evaluator(
     epochs = DEFAULT_EPOCHS.get(dataset.name, OTHER_DATASETS_EPOCHS) if epochs is None else int(epochs)
     if epochs < 1:
         raise CganError(f"epochs must be at least 1, got {epochs}")
+    check_writable(Path(out))
     started = time.perf_counter()
     net = fit_evaluator(dataset, epochs, seed, batch_size, max_images, progress)
     test_images, test_labels = dataset.split("test")

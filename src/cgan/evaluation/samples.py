@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import zipfile
 from pathlib import Path
@@ -11,7 +12,10 @@ import torch
 
 from ..data import Dataset, DatasetSpec, resolve_dataset
 from ..errors import CganError
-from ..images import pixel_shape
+from ..images import open_picture, pixel_shape
+
+MAX_PER_CLASS = 10_000  # images of each class one measurement may generate: 100,000 for ten classes
+MAX_NPZ_VALUES = 2**30  # values of one .npz array: 1 GiB of pixels
 
 
 def check_samples(images, labels, dataset: Dataset | DatasetSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -26,12 +30,14 @@ def check_samples(images, labels, dataset: Dataset | DatasetSpec) -> tuple[np.nd
     if len(images) == 0:
         raise CganError("no images to evaluate")
     if images.dtype != np.uint8:
-        if not np.issubdtype(images.dtype, np.integer):
+        if images.dtype.kind == "f":
             low, high = float(images.min()), float(images.max())
             raise CganError(
                 f"images must be uint8 pixels 0-255, got {images.dtype} with values {low:g} to {high:g}; "
                 "convert them, e.g. (x * 255).round().astype(np.uint8) for floats in [0, 1]"
             )
+        if images.dtype.kind not in "iu":  # strings, booleans, complex numbers, dates: no pixels
+            raise CganError(f"images must be uint8 pixels 0-255, got an array of {images.dtype}")
         if images.min() < 0 or images.max() > 255:
             raise CganError(
                 f"image values must be 0-255, got {images.dtype} values {images.min()} to {images.max()}"
@@ -60,6 +66,8 @@ def check_seed(seed: int) -> int:
 def check_per_class(per_class: int) -> int:
     if isinstance(per_class, bool) or not isinstance(per_class, int | np.integer) or per_class < 2:
         raise CganError(f"per_class must be an integer of at least 2, got {per_class!r}")
+    if per_class > MAX_PER_CLASS:
+        raise CganError(f"per_class must be at most {MAX_PER_CLASS:,}, got {per_class:,}")
     return int(per_class)
 
 
@@ -78,10 +86,25 @@ def read_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
                     f"{path} has no {' or '.join(missing)} array (it has: {', '.join(archive.files) or 'none'}); "
                     "expected images (N, 28, 28) uint8 and labels (N,)"
                 )
+            for key in ("images", "labels"):
+                count = math.prod(_stored_shape(archive, key))
+                if count > MAX_NPZ_VALUES:
+                    raise CganError(
+                        f"{path}: its {key} array holds {count:,} values, more than the {MAX_NPZ_VALUES:,} "
+                        "cgan reads at once"
+                    )
             return archive["images"], archive["labels"]
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         # allow_pickle=False turns object arrays into ValueError instead of unpickling them.
         raise CganError(f"{path} is not a readable .npz of plain arrays ({exc})") from None
+
+
+def _stored_shape(archive, key: str) -> tuple[int, ...]:
+    """The shape an .npz member's header declares, read before its data (which may decompress to any size)."""
+    with archive.zip.open(f"{key}.npy") as member:
+        version = np.lib.format.read_magic(member)
+        header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        return header(member)[0]
 
 
 def _png_label(path: Path, folder: Path, spec: Dataset) -> int:
@@ -97,20 +120,15 @@ def _png_label(path: Path, folder: Path, spec: Dataset) -> int:
 
 
 def _png_pixels(path: Path, dataset: Dataset) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
     channels, size, _ = dataset.image_shape
-    try:
-        with Image.open(path) as picture:
-            pixels = np.asarray(picture.convert("L" if channels == 1 else "RGB"))
-    except (OSError, UnidentifiedImageError) as exc:
-        raise CganError(f"{path} is not a readable PNG ({exc})") from None
-    height, width = pixels.shape[:2]
-    # `cgan generate --scale S` enlarges by pixel repetition; every S-th pixel undoes it exactly.
-    scale = height // size
-    if height != width or scale < 1 or height % size:
-        raise CganError(f"{path} is {width}x{height}; expected {size}x{size} (or a whole multiple of it)")
-    return pixels[::scale, ::scale]
+    with open_picture(path) as picture:
+        width, height = picture.size
+        # `cgan generate --scale S` enlarges by pixel repetition; every S-th pixel undoes it exactly.
+        scale = height // size
+        if height != width or scale < 1 or height % size:
+            raise CganError(f"{path} is {width}x{height}; expected {size}x{size} (or a whole multiple of it)")
+        pixels = np.asarray(picture.convert("L" if channels == 1 else "RGB"))
+    return pixels[::scale, ::scale].copy()  # a copy, so the enlarged picture is freed
 
 
 def read_png_folder(folder: str | os.PathLike, dataset: str | Dataset) -> tuple[np.ndarray, np.ndarray]:

@@ -11,13 +11,15 @@ from typing import Any
 
 from ..data import get_spec
 from ..errors import CganError, CheckpointError
-from ..models import ARCHS, D_CONDITIONINGS, G_CONDITIONINGS, ArchConfig
-from ..units import duration, float_or_off, positive_int, text_or_off
+from ..images import MAX_PIXELS, grid_shape
+from ..models import ARCHS, D_CONDITIONINGS, G_CONDITIONINGS, MAX_SIZE, ArchConfig
+from ..units import available_cpus, duration, float_or_off, positive_int, text_or_off
 from .augment import DEFAULT_POLICY, TRANSFORMS, parse_policy
 from .losses import LOSSES, get_loss
 
 DEFAULT_GP_WEIGHT = 10.0  # lambda of Gulrajani et al. (2017)
 PRECISIONS = ("auto", "bf16", "fp32")
+SAMPLE_SCALE = 2  # the per-epoch sample grids are saved at twice their size
 # Options that may change when a run is resumed; everything else must match the original run.
 RESUMABLE = (
     "epochs",
@@ -141,6 +143,8 @@ class TrainConfig:
                 raise CganError(f"{flag(f.name)} must be a finite number, got {value}")
             if "choices" in f.metadata and value not in f.metadata["choices"]:
                 raise CganError(f"{flag(f.name)} must be one of {', '.join(f.metadata['choices'])}, got {value!r}")
+        if self.threads is not None and self.threads > available_cpus():
+            raise CganError(f"{flag('threads')} must be at most the {available_cpus()} CPUs this process may use")
         if not 0 <= self.seed < 2**63:
             raise CganError(f"{flag('seed')} must lie in 0 to 2**63 - 1, got {self.seed}")
         loss = get_loss(self.loss)
@@ -152,8 +156,24 @@ class TrainConfig:
                 raise CganError(f"{flag(name)} must be positive, got {value}")
         if self.augment is not None:
             parse_policy(self.augment)
+        for name in ("latent_dim", "g_width", "d_width", "embed_dim"):
+            if (getattr(self, name) or 0) > MAX_SIZE:
+                raise CganError(f"{flag(name)} must be at most {MAX_SIZE}, got {getattr(self, name)}")
         spec = get_spec(self.dataset)
         self.arch_config(spec.num_classes, spec.image_shape)  # an invalid model fails before data is read
+        if self.eval_every or self.eval_every_s:
+            from ..evaluation.samples import check_per_class  # only runs that measure quality load evaluation
+
+            try:
+                check_per_class(self.eval_per_class)
+            except CganError as exc:
+                raise CganError(f"{flag('eval_per_class')}: {exc}") from None
+        per_class = self.samples_per_class
+        grid_height, grid_width = grid_shape(per_class * spec.num_classes, *spec.image_shape[1:], per_class)
+        if grid_height * grid_width * SAMPLE_SCALE**2 > MAX_PIXELS:
+            raise CganError(
+                f"{flag('samples_per_class')} {per_class} would make sample grids of over {MAX_PIXELS:,} pixels"
+            )
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise CganError(f"Adam betas must lie in [0, 1), got ({self.beta1}, {self.beta2})")
         if self.ema is not None and not 0 < self.ema < 1:

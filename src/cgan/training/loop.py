@@ -23,7 +23,7 @@ from ..errors import CganError, CheckpointError
 from ..generation import generate_images
 from ..images import make_grid, save_png, to_float
 from ..run_folder import QUALITY_COLUMNS, RunFolder
-from .config import EXTENT, RESUMABLE, TrainConfig, default_of, flag
+from .config import EXTENT, RESUMABLE, SAMPLE_SCALE, TrainConfig, default_of, flag
 from .schedule import StopSignal, TimedEvaluations, TrainingClock
 from .step import GANStep
 from .tensorboard import TensorBoardLog
@@ -68,11 +68,15 @@ def fit(config: TrainConfig, resume: bool = False, progress: bool = True) -> Tra
         if not folder.config_file.exists():
             raise CheckpointError(f"cannot resume: {folder.path} has no config.json; is it a cgan run folder?")
     else:
-        config.validate()  # before anything is written
+        config.validate()  # before anything is written, and so is the data (read once per process)
+        resolve_dataset(config.dataset, config.data_dir).split("train")
         make_folder(folder.path)
     with folder.lock():
         config = resumed_config(config, folder) if resume else fresh_config(config, folder)
-        return Training(config, folder, resume, progress, started).run()
+        try:
+            return Training(config, folder, resume, progress, started).run()
+        except OSError as exc:
+            raise CganError(write_failure(exc, folder)) from None
 
 
 def make_folder(path: Path) -> None:
@@ -82,6 +86,14 @@ def make_folder(path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CganError(f"cannot create the run folder {path}: {exc.strerror}") from None
+
+
+def write_failure(exc: OSError, folder: RunFolder) -> str:
+    """What a failed write (a full disk, a folder made read-only) left, and how to go on."""
+    problem = f"{exc.filename or folder.path}: {exc.strerror or exc}"
+    if folder.has_checkpoint():
+        return f"{problem}; training stopped, its last checkpoint is kept: once fixed, continue with --resume {folder.path}"
+    return f"{problem}; no checkpoint was saved yet: once fixed, run the same command again, it starts afresh"
 
 
 def fresh_config(config: TrainConfig, folder: RunFolder) -> TrainConfig:
@@ -279,6 +291,6 @@ class Training:
         z = torch.randn(per_class * arch.num_classes, arch.latent_dim, generator=fixed)
         labels = torch.arange(arch.num_classes).repeat_interleave(per_class)
         grid = make_grid(generate_images(self.gan.sampler, z, labels), per_class)
-        save_png(self.folder.sample_file(epoch), grid, scale=2)
+        save_png(self.folder.sample_file(epoch), grid, scale=SAMPLE_SCALE)
         if self.tensorboard:
             self.tensorboard.sample_grid(grid, self.gan.step)

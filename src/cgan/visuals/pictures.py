@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ..data import resolve_dataset
 from ..errors import CganError, CheckpointError
 from ..generation import TrainedGenerator, class_interpolation, latent_grid, noise_interpolation
-from ..images import gif_bytes, make_grid, png_bytes
+from ..images import check_pixels, gif_bytes, grid_shape, make_grid, open_picture, png_bytes
 from ..run_folder import RunFolder, as_run_folder
 
 GAP = 6  # pixels between the panels of a sheet (before scaling)
@@ -42,6 +42,13 @@ def interpolation(
     loops by itself)."""
     if (classes is None) == (label is None):
         raise CganError("interpolate between classes (--from A --to B) or within one class (--label L)")
+    height, width = generator.arch.image_shape[1:]
+    if fmt == "png":
+        strip_height, strip_width = grid_shape(steps * count, height, width, steps)
+        check_pixels(strip_width * scale, strip_height * scale)
+    else:
+        frame_height, frame_width = grid_shape(count, height, width, count)
+        check_pixels(frame_width * scale, frame_height * scale, 2 * steps - 2)  # at most, with the way back
     if classes is not None:
         frames = class_interpolation(generator, classes, steps, count, seed)
     else:
@@ -58,6 +65,8 @@ def latent_grid_png(
     generator: TrainedGenerator, label: int | str, size: int, seed: int = 0, scale: int = 3
 ) -> bytes:
     """A size x size grid of one class over a patch of noise space (generation.latent_grid), as PNG."""
+    grid_height, grid_width = grid_shape(size * size, *generator.arch.image_shape[1:], size)
+    check_pixels(grid_width * scale, grid_height * scale)
     grid = latent_grid(generator, label, size, seed)
     return png_bytes(make_grid(grid.reshape(-1, *grid.shape[2:]), columns=size), scale)
 
@@ -78,6 +87,7 @@ def labelled_sheet(
     separator = np.full((panels[0].shape[0], GAP, *panels[0].shape[2:]), 96, dtype=np.uint8)
     pieces = [piece for panel in panels for piece in (separator, panel)][1:]
     body = Image.fromarray(np.concatenate(pieces, axis=1))
+    check_pixels(body.width * scale, body.height * scale)
     body = body.resize((body.width * scale, body.height * scale), Image.Resampling.NEAREST)
     text = font(scale)
     white = 255 if body.mode == "L" else (255, 255, 255)
@@ -138,7 +148,7 @@ def evolution_gif(folder: str | Path | RunFolder, scale: int = 1, frame_ms: int 
     grids = [(epoch, path) for epoch, path in grids if epoch % every == 0 or epoch in (grids[0][0], last)]
     frames = []
     for epoch, path in grids:
-        with Image.open(path) as picture:
+        with open_picture(path) as picture:
             grid = picture.convert(picture.mode if picture.mode in ("L", "RGB") else "RGB")
         text = font(max(1, grid.width // 300))
         frame = Image.new(grid.mode, (grid.width, grid.height + text.size + 8))

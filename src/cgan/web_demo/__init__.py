@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..checkpoint import current_umask
+from ..checkpoint import current_umask, naming
 from ..errors import CganError
 from ..generation import load_generator
 from ..run_folder import BUNDLED_DIR
@@ -50,8 +50,11 @@ def export_web_demo(source: str | Path, folder: str | Path) -> WebDemo:
             f"{source}: export the web demo from the run folder, weights file or bundled name, not an ONNX file"
         )
     generator = load_generator(source)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    except OSError as exc:
+        raise naming(exc, folder) from None
     try:
         # mkdtemp makes the folder private; a web server must read it
         os.chmod(building, 0o777 & ~current_umask())
@@ -74,8 +77,10 @@ def export_web_demo(source: str | Path, folder: str | Path) -> WebDemo:
         }
         (building / DEMO_FILE).write_text(json.dumps(description, indent=2) + "\n")
         replace_folder(building, folder)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(building, ignore_errors=True)
+        if isinstance(exc, OSError):  # name the folder asked for, not the one it was built in
+            raise naming(exc, folder) from None
         raise
     size = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
     return WebDemo(folder, size, worst)
