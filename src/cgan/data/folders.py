@@ -52,8 +52,8 @@ class Listing:
     files: list[str]
     labels: list[int]
     test: list[bool] | None
-    # Each image's (path, size, mtime_ns), and dataset.json's: what the cache key is made of.
-    stats: list[tuple[str, int, int]]
+    # A digest of each image's path, size and mtime_ns, and dataset.json's: what the cache key is made of.
+    digest: str
 
 
 def _few(names: list[str]) -> str:
@@ -61,21 +61,29 @@ def _few(names: list[str]) -> str:
     return ", ".join(names[:SHOWN]) + more
 
 
-def _stat(folder: Path, rel: str) -> tuple[str, int, int]:
-    info = os.stat(folder / rel)
-    return rel, info.st_size, info.st_mtime_ns
+def _record(digest, rel: str, info: os.stat_result) -> None:
+    digest.update(f"{rel}\0{info.st_size}\0{info.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
 
 
-def _images_in(folder: Path, sub: str) -> tuple[list[str], list[str]]:
-    """The image files under folder/sub, recursively and sorted, and the files that are not images."""
+def _images_in(folder: Path, sub: str, digest) -> tuple[list[str], list[str]]:
+    """The image files under folder/sub, recursively and sorted, each recorded in `digest` with its size and
+    modification time, and the files that are not images."""
     images, others = [], []
-    for root, dirs, files in os.walk(folder / sub, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        rel_root = Path(root).relative_to(folder).as_posix()
-        for name in sorted(files):
-            if name.startswith(".") or name.lower() in SKIPPED:
-                continue
-            (images if name.lower().endswith(IMAGE_SUFFIXES) else others).append(f"{rel_root}/{name}")
+    with os.scandir(folder / sub) as scan:
+        entries = sorted(scan, key=lambda entry: entry.name)
+    for entry in entries:
+        if entry.name.startswith(".") or entry.name.lower() in SKIPPED:
+            continue
+        rel = f"{sub}/{entry.name}"
+        if entry.is_dir():
+            more, more_others = _images_in(folder, rel, digest)
+            images += more
+            others += more_others
+        elif not entry.name.lower().endswith(IMAGE_SUFFIXES):
+            others.append(rel)
+        else:
+            _record(digest, rel, entry.stat())  # follows symbolic links, as opening the file will
+            images.append(rel)
     return images, others
 
 
@@ -85,10 +93,13 @@ def _subfolders(folder: Path) -> list[str]:
     )
 
 
-def _by_class_folders(folder: Path, prefix: str, classes: tuple[str, ...]) -> tuple[list[str], list[int]]:
+def _by_class_folders(
+    folder: Path, prefix: str, classes: tuple[str, ...], digest
+) -> tuple[list[str], list[int]]:
+    """The images of each class folder under folder/prefix and their labels."""
     files, labels, others = [], [], []
     for label, name in enumerate(classes):
-        images, not_images = _images_in(folder, f"{prefix}{name}")
+        images, not_images = _images_in(folder, f"{prefix}{name}", digest)
         if not images:
             raise DataError(f"{folder / prefix / name} holds no images (PNG, JPEG, WebP or BMP)")
         files += images
@@ -151,18 +162,20 @@ def _has_split_folders(folder: Path) -> bool:
 
 def list_folder(folder: Path) -> Listing:
     """What `folder` holds, checked: its layout, classes, images and their labels."""
+    digest = hashlib.sha256()
     if (folder / LABELS_FILE).is_file():
         classes, files, labels = _from_labels_file(folder)
-        stats = [_stat(folder, LABELS_FILE)] + [_stat(folder, rel) for rel in files]
-        return Listing(classes, files, labels, None, stats)
+        for rel in [LABELS_FILE, *files]:
+            _record(digest, rel, os.stat(folder / rel))
+        return Listing(classes, files, labels, None, digest.hexdigest())
     if _has_split_folders(folder):
         classes = tuple(_subfolders(folder / "train"))
         unmatched = [name for name in _subfolders(folder / "test") if name not in classes]
         if unmatched:
             raise DataError(f"{folder / 'test'} has class folders that train/ lacks: {_few(unmatched)}")
-        files, labels = _by_class_folders(folder, "train/", classes)
+        files, labels = _by_class_folders(folder, "train/", classes, digest)
         test_classes = tuple(_subfolders(folder / "test"))
-        test_files, test_labels = _by_class_folders(folder, "test/", test_classes)
+        test_files, test_labels = _by_class_folders(folder, "test/", test_classes, digest)
         labels += [classes.index(test_classes[label]) for label in test_labels]
         test = [False] * len(files) + [True] * len(test_files)
         files += test_files
@@ -173,9 +186,9 @@ def list_folder(folder: Path) -> Listing:
                 f"{folder} has no class folders; put the images in one sub-folder per class "
                 f"({folder}/<class name>/*.png) or list their labels in {folder / LABELS_FILE}"
             )
-        files, labels = _by_class_folders(folder, "", classes)
+        files, labels = _by_class_folders(folder, "", classes, digest)
         test = None
-    return Listing(classes, files, labels, test, [_stat(folder, rel) for rel in files])
+    return Listing(classes, files, labels, test, digest.hexdigest())
 
 
 # --- decoding, in worker processes ------------------------------------------------------------
@@ -274,7 +287,7 @@ def decode_all(folder: Path, files: list[str], size: int | None, channels: int |
 def cache_file(folder: Path, listing: Listing, size: int | None, channels: int | None) -> Path:
     """$XDG_CACHE_HOME/cgan/folders/<folder's digest>-<listing's digest>.npz"""
     where = hashlib.sha256(str(folder).encode("utf-8", "surrogateescape")).hexdigest()[:12]
-    content = json.dumps([CACHE_VERSION, size, channels, listing.stats], ensure_ascii=True)
+    content = json.dumps([CACHE_VERSION, size, channels, listing.digest])
     return cache_root() / "folders" / f"{where}-{hashlib.sha256(content.encode()).hexdigest()[:20]}.npz"
 
 
