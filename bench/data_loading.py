@@ -90,7 +90,7 @@ def main() -> None:
         )  # an empty cache, inherited by the fresh process
         started = time.perf_counter()
         make_folder(root, images, labels)
-        print(f"wrote {len(images)} PNGs in {time.perf_counter() - started:.1f} s ({data.DEFAULT_SIZE=})")
+        print(f"wrote {len(images)} PNGs in {time.perf_counter() - started:.1f} s")
 
         listing = folders.list_folder(root)
         sample = listing.files[:: max(1, len(listing.files) // SAMPLE)][:SAMPLE]
