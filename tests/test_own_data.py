@@ -405,6 +405,15 @@ def test_hidden_and_desktop_files_are_left_out(digits, tmp_path):
     assert dataset.num_classes == 10 and sum(len(dataset.split(s)[1]) for s in ("train", "test")) == 40
 
 
+def test_linked_folders_are_followed_once(digits, tmp_path):
+    root = write_class_folders(tmp_path / "d", *[a[:40] for a in digits])
+    elsewhere = write_class_folders(tmp_path / "elsewhere", digits[0][40:50], [0] * 10)
+    (root / "extra").symlink_to(elsewhere / "zero", target_is_directory=True)  # a linked class folder
+    (root / "one" / "loop").symlink_to(root / "one", target_is_directory=True)  # a link to itself
+    dataset = data.resolve_dataset(root)
+    assert "extra" in dataset.classes and sum(len(dataset.split(s)[1]) for s in ("train", "test")) == 50
+
+
 # --- .npz -------------------------------------------------------------------------------------
 
 

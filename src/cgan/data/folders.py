@@ -65,10 +65,14 @@ def _record(digest, rel: str, info: os.stat_result) -> None:
     digest.update(f"{rel}\0{info.st_size}\0{info.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
 
 
-def _images_in(folder: Path, sub: str, digest) -> tuple[list[str], list[str]]:
+def _images_in(folder: Path, sub: str, digest, seen: set[str]) -> tuple[list[str], list[str]]:
     """The image files under folder/sub, recursively and sorted, each recorded in `digest` with its size and
-    modification time, and the files that are not images."""
+    modification time, and the files that are not images. Linked folders are followed once (`seen`)."""
     images, others = [], []
+    real = os.path.realpath(folder / sub)
+    if real in seen:
+        return images, others
+    seen.add(real)
     with os.scandir(folder / sub) as scan:
         entries = sorted(scan, key=lambda entry: entry.name)
     for entry in entries:
@@ -76,7 +80,7 @@ def _images_in(folder: Path, sub: str, digest) -> tuple[list[str], list[str]]:
             continue
         rel = f"{sub}/{entry.name}"
         if entry.is_dir():
-            more, more_others = _images_in(folder, rel, digest)
+            more, more_others = _images_in(folder, rel, digest, seen)
             images += more
             others += more_others
         elif not entry.name.lower().endswith(IMAGE_SUFFIXES):
@@ -99,7 +103,7 @@ def _by_class_folders(
     """The images of each class folder under folder/prefix and their labels."""
     files, labels, others = [], [], []
     for label, name in enumerate(classes):
-        images, not_images = _images_in(folder, f"{prefix}{name}", digest)
+        images, not_images = _images_in(folder, f"{prefix}{name}", digest, set())
         if not images:
             raise DataError(f"{folder / prefix / name} holds no images (PNG, JPEG, WebP or BMP)")
         files += images
