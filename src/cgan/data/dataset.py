@@ -32,7 +32,7 @@ class Dataset:
 
     kind: the key of its source in SOURCES; location: the folder or file it is read from (for a built-in,
     the data_dir given, None when searched); options: what its source needs besides (for an image folder,
-    its cache file; for an .npz, the size and channels asked for and the file's size and mtime)."""
+    its cache file; for an .npz, the size and channels asked for). spec: a built-in's DatasetSpec."""
 
     name: str
     classes: tuple[str, ...]

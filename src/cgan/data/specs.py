@@ -54,7 +54,9 @@ def class_index(
     else:
         raise DataError(f"a class label must be an int or a string, not {type(label).__name__}")
     if not 0 <= index < count:
-        raise DataError(f"{dataset} class index {index} is out of range; {choices}")
+        raise DataError(
+            f"{dataset} class index {index} is out of range; use 0-{count - 1} or one of: {', '.join(classes)}"
+        )
     return index
 
 
