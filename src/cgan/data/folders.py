@@ -233,18 +233,28 @@ def _decode(path: Path, size: int | None, channels: int | None) -> tuple[np.ndar
 
 
 def _decode_chunk(folder: str, files: list[str], size: int | None, channels: int | None):
-    """Decoded images in order, plus the files that failed (path, reason) and those that vanished."""
-    decoded, failed, vanished = [], [], []
-    for rel in files:
+    """The decoded images stacked by shape, as (positions in `files`, array) groups (one, mostly, so that
+    few objects cross between processes), the images' own sizes, the files that failed (path, reason) and
+    those that vanished."""
+    by_shape, natives, failed, vanished = {}, set(), [], []
+    for position, rel in enumerate(files):
         try:
-            decoded.append(_decode(Path(folder) / rel, size, channels))
+            pixels, native = _decode(Path(folder) / rel, size, channels)
         except FileNotFoundError:
             vanished.append(rel)
+            continue
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             failed.append((rel, "too many pixels to decode safely (a decompression bomb?)"))
+            continue
         except Exception as exc:  # decoders of untrusted files raise many types (OSError, SyntaxError, ...)
             failed.append((rel, str(exc) or type(exc).__name__))
-    return decoded, failed, vanished
+            continue
+        by_shape.setdefault(pixels.shape, ([], []))
+        by_shape[pixels.shape][0].append(position)
+        by_shape[pixels.shape][1].append(pixels)
+        natives.add(native)
+    groups = [(np.array(positions), np.stack(arrays)) for positions, arrays in by_shape.values()]
+    return groups, natives, failed, vanished
 
 
 def _workers() -> int:
@@ -257,13 +267,14 @@ def decode_all(folder: Path, files: list[str], size: int | None, channels: int |
     workers = _workers()
     per_chunk = max(16, min(512, math.ceil(len(files) / (8 * workers))))
     chunks = [files[i : i + per_chunk] for i in range(0, len(files), per_chunk)]
-    decoded, failed, vanished = [], [], []
+    results, natives, failed, vanished = [], set(), [], []
     try:
         with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), initializer=_no_bombs) as pool:
-            for ok, bad, gone in pool.map(
+            for groups, own, bad, gone in pool.map(
                 _decode_chunk, repeat(str(folder)), chunks, repeat(size), repeat(channels)
             ):
-                decoded += ok
+                results.append(groups)
+                natives |= own
                 failed += bad
                 vanished += gone
     except BrokenProcessPool:
@@ -275,13 +286,14 @@ def decode_all(folder: Path, files: list[str], size: int | None, channels: int |
             f"{len(failed)} file(s) in {folder} are not readable images: "
             f"{_few([f'{rel} ({reason})' for rel, reason in failed])}; remove or replace them"
         )
-    side = size or default_size({native for _, native in decoded})
-    colour = channels == 3 or any(pixels.ndim == 3 for pixels, _ in decoded)
-    images = np.empty((len(decoded), side, side, 3) if colour else (len(decoded), side, side), np.uint8)
-    for i, (pixels, _) in enumerate(decoded):
-        if pixels.shape[0] != side:
-            pixels = np.asarray(fit_square(Image.fromarray(pixels), side))
-        images[i] = pixels[..., None] if colour and pixels.ndim == 2 else pixels
+    side = size or default_size(natives)
+    colour = channels == 3 or any(stack.ndim == 4 for groups in results for _, stack in groups)
+    images = np.empty((len(files), side, side, 3) if colour else (len(files), side, side), np.uint8)
+    for offset, groups in zip(range(0, len(files), per_chunk), results, strict=True):
+        for positions, stack in groups:
+            if stack.shape[1] != side:
+                stack = np.stack([np.asarray(fit_square(Image.fromarray(pixels), side)) for pixels in stack])
+            images[offset + positions] = stack[..., None] if colour and stack.ndim == 3 else stack
     return images
 
 
