@@ -346,11 +346,14 @@ def test_get_spec_aliases(alias):
 
 
 def test_get_spec_unknown():
-    with pytest.raises(DataError, match="unknown dataset 'cifar10'; known datasets: mnist, fashion-mnist"):
-        data.get_spec("cifar10")
+    with pytest.raises(
+        DataError, match="unknown dataset 'cifar100'; known datasets: mnist, fashion-mnist, cifar10"
+    ):
+        data.get_spec("cifar100")
 
 
 def test_specs():
+    assert set(data.DATASETS) == {"mnist", "fashion-mnist", "cifar10"}
     for spec in (MNIST, FASHION):
         assert spec.num_classes == 10 and spec.image_shape == (1, 28, 28)
         assert spec.counts == {"train": 60000, "test": 10000}

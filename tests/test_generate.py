@@ -116,6 +116,6 @@ def test_model_of_an_unknown_dataset_is_refused(tiny_run, tmp_path):
     foreign = tmp_path / "foreign"
     shutil.copytree(tiny_run, foreign)
     model = json.loads((foreign / "model.json").read_text())
-    (foreign / "model.json").write_text(json.dumps({**model, "dataset": "cifar10"}))
-    with pytest.raises(CheckpointError, match="model.json: unknown dataset 'cifar10'"):
+    (foreign / "model.json").write_text(json.dumps({**model, "dataset": "imagenet"}))
+    with pytest.raises(CheckpointError, match="model.json: unknown dataset 'imagenet'"):
         cgan.load_generator(foreign)

@@ -1,20 +1,24 @@
-"""Downloading a built-in dataset from its official mirrors: verified by the checksum of the decompressed
-content, each file written atomically into the cache."""
+"""Downloading a built-in dataset from its official mirrors: IDX files one by one, verified by the checksum of
+their decompressed content; CIFAR-10 as its archive, verified by its published md5, unpacked and checked;
+each file written atomically into the cache."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import http.client
 import os
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from tqdm import tqdm
 
 from ..errors import DataError
-from .files import ENV_DATA_DIR, cache_dir, file_in
+from .cifar import extract
+from .files import ENV_DATA_DIR, READERS, cache_dir, file_in
 from .idx import parse_idx, read_bytes
 from .specs import DatasetSpec, get_spec
 from .verify import remember
@@ -68,11 +72,40 @@ def _failure_reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _download_file(
-    filename: str, spec: DatasetSpec, dest: Path, mirrors: tuple[str, ...], timeout: float, progress: bool
-) -> Path:
-    """Fetch one file from the first mirror that serves valid content; write it atomically."""
-    target = dest / filename
+def _install_file(filename: str, spec: DatasetSpec, dest: Path, tmp: Path) -> None:
+    _verify(tmp, filename, spec)
+    os.replace(tmp, dest / filename)
+    remember(dest / filename, spec, filename)
+
+
+def _install_archive(spec: DatasetSpec, dest: Path, tmp: Path) -> None:
+    """Check the archive's md5, unpack its files into a folder beside `dest`, check that they read as the
+    dataset, then move each into `dest` (the meta file last, so the folder counts only when complete)."""
+    md5 = hashlib.md5(usedforsecurity=False)
+    with open(tmp, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            md5.update(chunk)
+    if md5.hexdigest() != spec.archive_md5:
+        raise DataError(f"md5 mismatch: got {md5.hexdigest()}, expected {spec.archive_md5}")
+    with tempfile.TemporaryDirectory(dir=dest, prefix=".unpack.") as unpacked:
+        unpacked = Path(unpacked)
+        extract(tmp, unpacked, spec.filenames)
+        for split in spec.files:
+            READERS[spec.format](unpacked, spec, split)
+        for filename in spec.filenames:
+            os.replace(unpacked / filename, dest / filename)
+
+
+def _from_mirrors(
+    filename: str,
+    spec: DatasetSpec,
+    dest: Path,
+    mirrors: tuple[str, ...],
+    timeout: float,
+    progress: bool,
+    install: Callable[[Path], None],
+) -> None:
+    """Fetch `filename` from the first mirror whose content `install(tmp)` accepts (and moves into `dest`)."""
     failures = []
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + filename
@@ -82,10 +115,8 @@ def _download_file(
         try:
             with os.fdopen(fd, "wb") as out:
                 _fetch(url, out, timeout, progress, filename)
-            _verify(tmp, filename, spec)
-            os.replace(tmp, target)
-            remember(target, spec, filename)
-            return target
+            install(tmp)
+            return
         except (DataError, OSError, http.client.HTTPException) as exc:
             # OSError covers URLError, HTTPError, timeouts and connection resets.
             failures.append(f"  {url}: {_failure_reason(exc)}")
@@ -106,10 +137,10 @@ def download(
     timeout: float = 30.0,
     progress: bool = False,
 ) -> Path:
-    """Download and verify all four files of dataset `name` into `dest` (default: `cache_dir(name)`).
+    """Download and verify all files of dataset `name` into `dest` (default: `cache_dir(name)`).
 
-    Each file is tried on every mirror in turn until one serves content whose decompressed sha256
-    matches. Files already in `dest` and valid are kept. Returns the folder.
+    Each file (or the dataset's archive) is tried on every mirror in turn until one serves content that
+    verifies. Files already in `dest` and valid are kept. Returns the folder.
     """
     spec = get_spec(name)
     dest = Path(dest).expanduser() if dest is not None else cache_dir(spec.name)
@@ -123,7 +154,22 @@ def download(
     except OSError as exc:
         raise DataError(f"cannot create download folder {dest}: {exc.strerror or exc}") from None
 
+    if spec.archive:
+        if not _archive_is_unpacked(dest, spec):
+            install = functools.partial(_install_archive, spec, dest)
+            _from_mirrors(spec.archive, spec, dest, mirrors, timeout, progress, install)
+        return dest
     for filename in spec.filenames:
         if not _is_valid(file_in(dest, filename), filename, spec):
-            _download_file(filename, spec, dest, mirrors, timeout, progress)
+            install = functools.partial(_install_file, filename, spec, dest)
+            _from_mirrors(filename, spec, dest, mirrors, timeout, progress, install)
     return dest
+
+
+def _archive_is_unpacked(dest: Path, spec: DatasetSpec) -> bool:
+    try:
+        for split in spec.files:
+            READERS[spec.format](dest, spec, split)
+    except (DataError, OSError):
+        return False
+    return True

@@ -1,5 +1,5 @@
-"""Finding a built-in dataset's IDX files on disk (the user's folder, the cache, system folders) and loading
-a split from them, checked."""
+"""Finding a built-in dataset's files on disk (the user's folder, the cache, system folders) and loading a
+split from them (IDX or CIFAR binary), checked."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from .cifar import check_meta, read_batches
 from .idx import parse_idx, read_bytes
 from .specs import DatasetSpec, get_spec
 from .verify import cache_root, verify
@@ -40,8 +41,8 @@ def _missing_files(folder: Path, spec: DatasetSpec) -> list[str]:
 
 
 def _folders_under(root: Path, spec: DatasetSpec) -> list[Path]:
-    """Where a root folder may hold the files: itself, <root>/<name>, torchvision's <root>/<Name>/raw."""
-    return [root, root / spec.name, root / spec.torchvision_dir / "raw"]
+    """Where a root folder may hold the files: itself, <root>/<name>, and e.g. torchvision's <root>/MNIST/raw."""
+    return [root] + [root / sub for sub in spec.subfolders]
 
 
 def _search_folders(spec: DatasetSpec) -> list[Path]:
@@ -64,7 +65,8 @@ def _describe(folder: Path, spec: DatasetSpec) -> str:
 def _how_to_get(spec: DatasetSpec) -> str:
     names = ", ".join(spec.filenames)
     lines = [
-        f"Get the {spec.name} files ({names}; gzipped or not) in one of these ways:",
+        f"Get the {spec.name} files ({names}{'; gzipped or not' if spec.format == 'idx' else ''}) "
+        "in one of these ways:",
         f"  - download them: cgan data download {spec.name}  (saves to {cache_dir(spec.name)})",
         "  - point to a folder that has them: --data-dir DIR",
         f"  - or set the environment variable {ENV_DATA_DIR}=DIR",
@@ -75,18 +77,19 @@ def _how_to_get(spec: DatasetSpec) -> str:
 
 
 def find_data_dir(name: str, data_dir: str | os.PathLike | None = None) -> Path:
-    """The folder holding all four IDX files of dataset `name`.
+    """The folder holding all files of dataset `name`.
 
-    With `data_dir`, only that folder is searched: DATA_DIR, DATA_DIR/<name> and torchvision's
-    DATA_DIR/<MNIST|FashionMNIST>/raw. Otherwise, in order:
+    With `data_dir`, only that folder is searched: DATA_DIR, DATA_DIR/<name> and the spec's other
+    subfolders (torchvision's DATA_DIR/<MNIST|FashionMNIST>/raw, CIFAR's DATA_DIR/cifar-10-batches-bin).
+    Otherwise, in order:
 
-    1. $CGAN_DATA_DIR, $CGAN_DATA_DIR/<name>, $CGAN_DATA_DIR/<MNIST|FashionMNIST>/raw
+    1. $CGAN_DATA_DIR, $CGAN_DATA_DIR/<name>, the subfolders under $CGAN_DATA_DIR
     2. the download cache, $XDG_CACHE_HOME/cgan/<name> (default ~/.cache/cgan/<name>)
     3. system folders: /usr/share/datasets/<name>, /usr/local/share/datasets/<name>
        (Debian's dataset-fashion-mnist package installs into the first)
-    4. ./data/<name> and torchvision's ./data/<MNIST|FashionMNIST>/raw
+    4. ./data/<name> and the subfolders under ./data (torchvision's ./data/MNIST/raw, ...)
 
-    A folder counts only when it holds all four files, each gzipped (".gz") or not.
+    A folder counts only when it holds all the files (IDX files gzipped (".gz") or not).
     """
     spec = get_spec(name)
     if data_dir is not None:
@@ -105,26 +108,24 @@ def find_data_dir(name: str, data_dir: str | os.PathLike | None = None) -> Path:
 # --- loading ----------------------------------------------------------------------------------
 
 
-def load(
-    name: str, split: str = "train", data_dir: str | os.PathLike | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images as uint8 (N, 28, 28) and labels as int64 (N,) for `split` ("train" or "test"), their files
-    checked against the published checksums (once per file: see verify.py)."""
-    spec = get_spec(name)
-    if split not in spec.files:
-        raise DataError(f"unknown split {split!r} for {spec.name}; use one of: {', '.join(spec.files)}")
-    folder = find_data_dir(spec.name, data_dir)
+def check_shape(images: np.ndarray, spec: DatasetSpec, image_file: Path) -> None:
+    channels, height, width = spec.image_shape
+    expected = (height, width) if channels == 1 else (height, width, channels)
+    if images.shape[1:] != expected:
+        shape = ", ".join(map(str, expected))
+        raise DataError(
+            f"{image_file} holds arrays of shape {images.shape}, expected (N, {shape}) images; is it the right file?"
+        )
+
+
+def _read_idx_split(folder: Path, spec: DatasetSpec, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The split's IDX pair, checked by format and then against the published checksums (once per file:
+    see verify.py)."""
     image_name, label_name = spec.files[split]
     image_file, label_file = file_in(folder, image_name), file_in(folder, label_name)
     image_bytes, label_bytes = read_bytes(image_file), read_bytes(label_file)
     images, labels = parse_idx(image_bytes, str(image_file)), parse_idx(label_bytes, str(label_file))
-
-    height_width = spec.image_shape[1:]
-    if images.ndim != 3 or images.shape[1:] != height_width:
-        raise DataError(
-            f"{image_file} holds arrays of shape {images.shape}, expected (N, {height_width[0]}, "
-            f"{height_width[1]}) images; is it the right file?"
-        )
+    check_shape(images, spec, image_file)
     if labels.ndim != 1:
         raise DataError(f"{label_file} holds arrays of shape {labels.shape}, expected (N,) labels")
     if len(images) != len(labels):
@@ -140,6 +141,28 @@ def load(
     # After the checks above, which say more about a damaged file than a checksum can.
     verify(image_file, image_bytes, spec, image_name)
     verify(label_file, label_bytes, spec, label_name)
-    return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))
+    return images, labels.astype(np.int64)
 
 
+def _read_cifar_split(folder: Path, spec: DatasetSpec, split: str) -> tuple[np.ndarray, np.ndarray]:
+    for extra in spec.extra_files:
+        check_meta(folder / extra, spec.classes)
+    return read_batches([folder / f for f in spec.files[split]], spec.num_classes)
+
+
+# How each DatasetSpec.format is read: (folder, spec, split) -> uint8 images, int64 labels.
+READERS = {"idx": _read_idx_split, "cifar-binary": _read_cifar_split}
+
+
+def load(
+    name: str, split: str = "train", data_dir: str | os.PathLike | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images as uint8 (N, H, W), or (N, H, W, 3) for colour, and labels as int64 (N,) for `split`
+    ("train" or "test")."""
+    spec = get_spec(name)
+    if split not in spec.files:
+        raise DataError(f"unknown split {split!r} for {spec.name}; use one of: {', '.join(spec.files)}")
+    folder = find_data_dir(spec.name, data_dir)
+    images, labels = READERS[spec.format](folder, spec, split)
+    check_shape(images, spec, folder / spec.files[split][0])
+    return torch.from_numpy(images), torch.from_numpy(labels)
