@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoint import GENERATOR_FORMAT, atomic_write, naming, read_json, write_json
-from .data import get_spec
+from .data import Dataset, get_spec
 from .errors import CganError, CheckpointError
 from .models import ArchConfig
 
@@ -164,8 +164,8 @@ class RunFolder:
         arch, classes = read_model_description(model, self.model_file)
         return model, arch, classes
 
-    def write_model(self, dataset: str, classes: list[str], arch: ArchConfig, step: int) -> None:
-        write_json(self.model_file, model_description(dataset, classes, arch, step))
+    def write_model(self, dataset: Dataset, arch: ArchConfig, step: int) -> None:
+        write_json(self.model_file, model_description(dataset, arch, step))
 
     def sample_file(self, epoch: int) -> Path:
         return self.samples_dir / f"epoch_{epoch:03d}.png"
@@ -216,15 +216,20 @@ class RunFolder:
                     path.unlink(missing_ok=True)
 
 
-def model_description(dataset: str, classes: list[str], arch: ArchConfig, step: int) -> dict:
-    return {
+def model_description(dataset: Dataset, arch: ArchConfig, step: int) -> dict:
+    """What model.json says: the dataset's name and classes, and for the user's own data where it was read
+    ("data") and its content identity ("fingerprint"), so evaluation finds the same images again."""
+    description = {
         "format": GENERATOR_FORMAT,
         "version": 1,
-        "dataset": dataset,
-        "classes": list(classes),
+        "dataset": dataset.name,
+        "classes": list(dataset.classes),
         "arch": arch.to_dict(),
         "step": step,
     }
+    if dataset.kind != "builtin":
+        description.update(data=dataset.location, fingerprint=dataset.fingerprint)
+    return description
 
 
 def read_model_description(model: dict, where: str | Path) -> tuple[ArchConfig, list[str]]:
@@ -239,10 +244,8 @@ def read_model_description(model: dict, where: str | Path) -> tuple[ArchConfig, 
         raise CheckpointError(f"{where} lacks {exc}; the file is damaged") from None
     except CganError as exc:
         raise CheckpointError(f"{where}: {exc}") from None
-    try:
-        get_spec(dataset)
-    except CganError as exc:
-        raise CheckpointError(f"{where}: {exc}") from None
+    if not isinstance(dataset, str) or not dataset or not all(isinstance(c, str) and c for c in classes):
+        raise CheckpointError(f"{where}: the dataset and class names must be non-empty text")
     if len(classes) != arch.num_classes:
         raise CheckpointError(f"{where} lists {len(classes)} classes for {arch.num_classes}")
     return arch, classes

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..progress import bars_on_terminal
 from ..units import positive_int, seed_number, thread_count
 from .common import DATASET_NAMES
@@ -17,12 +15,20 @@ def add_parsers(commands) -> None:
 
 def add_train_evaluator_parser(commands) -> None:
     p = commands.add_parser("train-evaluator", help="train the classifier that `cgan evaluate` measures with")
-    p.add_argument("--dataset", choices=DATASET_NAMES, default="mnist", help="default: mnist")
-    p.add_argument("--epochs", type=positive_int, help="default: 6 for mnist, 10 for fashion-mnist")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--dataset", help="a built-in dataset: mnist, fashion-mnist or cifar10 (default: mnist)")
+    which.add_argument("--data", metavar="PATH", help="your own images: a folder of class sub-folders or an .npz")
+    p.add_argument("--image-size", type=int, choices=(28, 32, 64), help="image size of --data (as cgan train's)")
+    p.add_argument("--channels", type=int, choices=(1, 3), help="1 or 3 channels for --data (as cgan train's)")
     p.add_argument(
-        "--out", default="evaluators", help="folder for <dataset>.safetensors (default: evaluators)"
+        "--epochs", type=positive_int, help="default: 6 for mnist, 10 for the others, more for small ones"
     )
-    p.add_argument("--data-dir", help="folder with the four IDX files (default: search the usual places)")
+    p.add_argument(
+        "--out",
+        help="folder for <dataset>.safetensors (default: ./evaluators for a built-in dataset; for --data, the "
+        "user cache, where cgan evaluate and --eval-every look)",
+    )
+    p.add_argument("--data-dir", help="folder with the dataset's files (default: search the usual places)")
     p.add_argument("--seed", type=seed_number, default=0, help="random seed (default: 0)")
     p.add_argument("--threads", type=thread_count, help="CPU threads (default: PyTorch's choice)")
     p.set_defaults(handler=run_train_evaluator)
@@ -31,19 +37,21 @@ def add_train_evaluator_parser(commands) -> None:
 def run_train_evaluator(args) -> int:
     import torch
 
-    from ..evaluation import DEFAULT_EPOCHS, train_evaluator
+    from ..data import resolve_dataset
+    from ..evaluation.evaluator import default_epochs, evaluator_target, train_evaluator
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    epochs = args.epochs or DEFAULT_EPOCHS[args.dataset]
-    command = f"cgan train-evaluator --dataset {args.dataset} --epochs {epochs} --seed {args.seed}"
-    command += f" --out {args.out}" + (f" --threads {args.threads}" if args.threads else "")
+    source = args.data or args.dataset or "mnist"
+    dataset = resolve_dataset(source, args.data_dir, args.image_size, args.channels)
+    epochs = args.epochs or default_epochs(dataset)
+    chosen = f"--data {args.data}" if args.data else f"--dataset {dataset.name}"
+    command = f"cgan train-evaluator {chosen} --epochs {epochs} --seed {args.seed}"
+    command += (f" --out {args.out}" if args.out else "") + (f" --threads {args.threads}" if args.threads else "")
     with bars_on_terminal():
-        meta = train_evaluator(
-            args.dataset, args.data_dir, epochs, args.seed, args.out, progress=True, command=command
-        )
+        meta = train_evaluator(dataset, None, epochs, args.seed, args.out, progress=True, command=command)
     print(
-        f"wrote {Path(args.out) / args.dataset}.safetensors: test accuracy {meta['test_accuracy']:.4f} "
+        f"wrote {evaluator_target(dataset, args.out)}: test accuracy {meta['test_accuracy']:.4f} "
         f"after {epochs} epochs ({meta['wall_s']:.0f} s)"
     )
     return 0
@@ -85,8 +93,6 @@ EVALUATE_ROWS = (
 
 
 def print_table(title: str, columns: dict[str, dict]) -> None:
-    from ..data import get_spec
-
     names = list(columns)
     print(title)
     print(f"{'':30}" + "".join(f"{name:>14}" for name in names))
@@ -94,7 +100,7 @@ def print_table(title: str, columns: dict[str, dict]) -> None:
         if any(key in column for column in columns.values()):
             cells = [columns[name].get(key) for name in names]
             print(f"{key:30}" + "".join(f"{'-' if v is None else format(v, '.4f'):>14}" for v in cells))
-    classes = get_spec(next(iter(columns.values()))["dataset"]).classes
+    classes = next(iter(columns.values()))["classes"]
     for name, column in columns.items():
         accuracies = column["per_class_accuracy"]
         cells = ", ".join(

@@ -65,7 +65,7 @@ class EvaluationOptions:
     evaluator: Evaluator | None = None  # None: the one shipped for the dataset
 
     def evaluator_for(self, dataset: Dataset) -> Evaluator:
-        return self.evaluator if self.evaluator is not None else default_evaluator(dataset.name)
+        return self.evaluator if self.evaluator is not None else default_evaluator(dataset)
 
 
 # evaluator -> {dataset: features of its whole test split}; dies with the evaluator.
@@ -96,6 +96,7 @@ def measure(
     reference_features = _test_features(evaluator, dataset)[reference]
     result = {
         "dataset": dataset.name,
+        "classes": list(dataset.classes),
         "num_images": len(images),
         "seed": options.seed,
         "evaluator_test_accuracy": evaluator.meta.get("test_accuracy"),
@@ -139,7 +140,7 @@ def evaluate_generator(
     inception: bool = False,
 ) -> dict:
     """Every metric of `per_class` images of each class from a `TrainedGenerator`, noise drawn from `seed`."""
-    dataset = resolve_dataset(generator.dataset, data_dir)
+    dataset = generator.training_data(data_dir)
     if len(generator.classes) != dataset.num_classes:
         raise CganError(
             f"{generator.source} has {len(generator.classes)} classes, {dataset.name} has {dataset.num_classes}"
@@ -190,7 +191,7 @@ def quality_metrics(
     seed = check_seed(seed)
     images = generate_images(generator_net, noise(seed, len(labels), latent_dim), torch.from_numpy(labels))
     device = next(generator_net.parameters()).device
-    options = EvaluationOptions(seed, cas=False, evaluator=default_evaluator(dataset.name, str(device)))
+    options = EvaluationOptions(seed, cas=False, evaluator=default_evaluator(dataset, str(device)))
     result = measure(images, labels, dataset, options)
     return {key: result[key] for key in QUALITY_KEYS}
 
@@ -235,7 +236,7 @@ def evaluate_source(
         generator = load_generator(source or target.name)
         if source and target and generator.dataset != target.name:
             raise CganError(f"{source} was trained on {generator.dataset}, not {target.name}")
-        target = target or resolve_dataset(generator.dataset, data_dir)
+        target = target or generator.training_data(data_dir)
     evaluator = load_evaluator(target, evaluator_file) if evaluator_file else None
     per_class = per_class or DEFAULT_PER_CLASS
 

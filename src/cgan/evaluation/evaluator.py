@@ -30,6 +30,9 @@ EVALUATOR_FORMAT = "cgan-evaluator"
 # Epochs of `cgan train-evaluator`: enough for 99.3% / 92% test accuracy (evaluators/README.md).
 DEFAULT_EPOCHS = {"mnist": 6, "fashion-mnist": 10}
 OTHER_DATASETS_EPOCHS = 10
+# Other datasets train for at least this many steps: a small folder's ten epochs are too few for the batch
+# statistics to settle (the evaluator then answers one class for everything).
+MIN_STEPS = 1500
 # Datasets whose classes look the same mirrored (clothes, photos), so the evaluator learns from flips too;
 # digits and letters do not.
 MIRRORED = ("fashion-mnist", "cifar10")
@@ -149,27 +152,30 @@ def train_evaluator(
     data_dir: str | os.PathLike | None = None,
     epochs: int | None = None,
     seed: int = 0,
-    out: str | os.PathLike = "evaluators",
+    out: str | os.PathLike | None = None,
     batch_size: int = 128,
     progress: bool = False,
     command: str | None = None,
     max_images: int | None = None,
 ) -> dict:
-    """Train the evaluator on the real train split and write `<out>/<dataset>.safetensors`.
+    """Train the evaluator on the real train split and write `<out>/<dataset>.safetensors`; without `out`,
+    where evaluation looks for it (dataset.evaluator_file; for a built-in dataset, ./evaluators/).
 
     Returns the metadata stored in the file: test_accuracy, epochs, seed, command, wall_s, ...
     `max_images` trains on the first N training images only (for tests).
     """
     dataset = resolve_dataset(dataset, data_dir)
-    epochs = DEFAULT_EPOCHS.get(dataset.name, OTHER_DATASETS_EPOCHS) if epochs is None else int(epochs)
+    epochs = default_epochs(dataset, batch_size) if epochs is None else int(epochs)
     if epochs < 1:
         raise CganError(f"epochs must be at least 1, got {epochs}")
-    check_writable(Path(out))
+    target = evaluator_target(dataset, out)
+    check_writable(target.parent)
     started = time.perf_counter()
     net = fit_evaluator(dataset, epochs, seed, batch_size, max_images, progress)
     test_images, test_labels = dataset.split("test")
     meta = {
         "dataset": dataset.name,
+        "fingerprint": dataset.fingerprint,
         "classes": list(dataset.classes),
         "config": net.config,
         "test_accuracy": round(accuracy(net, test_images, test_labels), 5),
@@ -181,7 +187,7 @@ def train_evaluator(
         "command": command or f"train_evaluator({dataset.name!r}, epochs={epochs}, seed={seed})",
     }
     save_tensors(
-        Path(out) / f"{dataset.name}.safetensors", module_tensors("evaluator", net), EVALUATOR_FORMAT, meta
+        target, module_tensors("evaluator", net), EVALUATOR_FORMAT, meta
     )
     return meta
 
@@ -222,6 +228,30 @@ def fit_evaluator(
     return net
 
 
+def default_epochs(dataset: Dataset, batch_size: int = 128) -> int:
+    if dataset.name in DEFAULT_EPOCHS:
+        return DEFAULT_EPOCHS[dataset.name]
+    steps_per_epoch = math.ceil(len(dataset.split("train")[1]) / batch_size)
+    return max(OTHER_DATASETS_EPOCHS, math.ceil(MIN_STEPS / steps_per_epoch))
+
+
+def evaluator_target(dataset: Dataset, out: str | os.PathLike | None) -> Path:
+    """Where train_evaluator writes: `out`/<name>.safetensors, else where evaluation will look for it; the
+    shipped evaluators of the built-in datasets are not overwritten by default."""
+    if out is not None:
+        return Path(out) / f"{dataset.name}.safetensors"
+    if dataset.kind == "builtin":
+        return Path("evaluators") / f"{dataset.name}.safetensors"
+    return dataset.evaluator_file
+
+
+def how_to_train(dataset: Dataset) -> str:
+    if dataset.kind == "builtin":
+        return f"cgan train-evaluator --dataset {dataset.name}"
+    channels, size, _ = dataset.image_shape
+    return f"cgan train-evaluator --data {dataset.location} --image-size {size} --channels {channels}"
+
+
 def load_evaluator(
     dataset: str | Dataset, path: str | os.PathLike | None = None, device: str | torch.device = "cpu"
 ) -> Evaluator:
@@ -230,11 +260,17 @@ def load_evaluator(
     path = Path(path) if path is not None else dataset.evaluator_file
     if not path.is_file():
         raise CheckpointError(
-            f"no evaluator weights at {path}; train them with: cgan train-evaluator --dataset {dataset.name}"
+            f"no evaluator for {dataset.describe()} (looked for {path}); the numbers need one trained on "
+            f"its images: {how_to_train(dataset)}"
         )
     tensors, meta = load_tensors(path, EVALUATOR_FORMAT)
     if meta.get("dataset") != dataset.name:
         raise CheckpointError(f"{path} is an evaluator for {meta.get('dataset')!r}, not for {dataset.name!r}")
+    if dataset.kind != "builtin" and meta.get("fingerprint") != dataset.fingerprint:
+        raise CheckpointError(
+            f"{path} was trained on other images than {dataset.describe()} holds now; train it again: "
+            f"{how_to_train(dataset)}"
+        )
     try:
         with torch.random.fork_rng(devices=[]):  # building layers draws initial weights: not from ours
             net = Evaluator(**meta["config"])
@@ -246,6 +282,7 @@ def load_evaluator(
 
 
 @functools.lru_cache(maxsize=8)
-def default_evaluator(dataset: str, device: str = "cpu") -> Evaluator:
-    """The shipped evaluator, loaded once per process (and device), so cached real features stay valid."""
+def default_evaluator(dataset: str | Dataset, device: str = "cpu") -> Evaluator:
+    """The dataset's evaluator (dataset.evaluator_file), loaded once per process and device, so the cached
+    features of its real images stay valid."""
     return load_evaluator(dataset, device=device)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import os
 import secrets
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-from ..data import get_spec
+from ..data import DATASETS, Dataset, resolve_dataset
+from ..data.specs import class_index
 from ..errors import CganError
 from ..images import to_uint8
 from ..models import ArchConfig
@@ -76,11 +78,19 @@ class TrainedGenerator:
 
     @property
     def dataset(self) -> str:
-        return self.meta["dataset"]  # checked to name a known dataset when the generator was loaded
+        return self.meta["dataset"]  # a built-in name, or the name of the user's folder or .npz
+
+    def training_data(self, data_dir: str | os.PathLike | None = None) -> Dataset:
+        """The dataset it was trained on, resolved again (its images for evaluation and comparison)."""
+        channels, size, _ = self.arch.image_shape
+        if "data" in self.meta:
+            return resolve_dataset(self.meta["data"], None, size, channels)
+        return resolve_dataset(self.dataset, data_dir)
 
     def label_index(self, label: int | str) -> int:
         """A class given by index (7, "7") or by name ("sneaker", "Ankle boot"), as the dataset names them."""
-        return get_spec(self.dataset).class_index(label)
+        spec = DATASETS.get(self.dataset)
+        return class_index(self.dataset, self.classes, label, spec.aliases if spec else None)
 
     def generate(
         self, labels: Sequence[int | str], seed: int | None = None, batch_size: int = GENERATE_BATCH

@@ -9,7 +9,7 @@ import math
 from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from typing import Any
 
-from ..data import get_spec
+from ..data import Dataset, get_spec, resolve_dataset
 from ..errors import CganError, CheckpointError
 from ..images import MAX_PIXELS, grid_shape
 from ..models import ARCHS, D_CONDITIONINGS, G_CONDITIONINGS, MAX_SIZE, ArchConfig
@@ -35,6 +35,9 @@ RESUMABLE = (
     "eval_per_class",
     "tensorboard",
 )
+# Options newer than the first release: a config.json written before them means their default. Every other
+# option must be present (a missing seed must not silently become 0).
+ADDED_LATER = ("data", "image_size", "channels", "tensorboard")
 # How far to train is asked anew on each resume; the other RESUMABLE options keep the run's value unless given.
 EXTENT = ("epochs", "max_steps", "max_seconds")
 
@@ -48,9 +51,21 @@ def option(default: Any, help: str, **cli: Any) -> Any:
 
 @dataclass
 class TrainConfig:
-    dataset: str = option("mnist", "mnist or fashion-mnist")
+    dataset: str = option("mnist", "a built-in dataset: mnist, fashion-mnist or cifar10")
     data_dir: str | None = option(
         None, "folder with the dataset's files", unset="search the usual places", metavar="DIR"
+    )
+    data: str | None = option(
+        None,
+        "your own labelled images instead of --dataset: a folder with one sub-folder per class (or a "
+        "dataset.json), or an .npz of images and labels (docs/data.md)",
+        metavar="PATH",
+    )
+    image_size: int | None = option(
+        None, "image size of --data, in pixels", parse=int, choices=(28, 32, 64), unset="the images' own, else 32"
+    )
+    channels: int | None = option(
+        None, "1 (grayscale) or 3 (colour) for --data", parse=int, choices=(1, 3), unset="detected"
     )
     out: str = option("runs/mnist", "run folder to write", unset="runs/<dataset>", cli_default=None)
     arch: str = option("dcgan", "network family", choices=ARCHS)
@@ -141,7 +156,7 @@ class TrainConfig:
                 raise CganError(f"{flag(f.name)} must be at least 1, got {value}")
             if isinstance(value, float) and not math.isfinite(value):
                 raise CganError(f"{flag(f.name)} must be a finite number, got {value}")
-            if "choices" in f.metadata and value not in f.metadata["choices"]:
+            if "choices" in f.metadata and value is not None and value not in f.metadata["choices"]:
                 raise CganError(f"{flag(f.name)} must be one of {', '.join(f.metadata['choices'])}, got {value!r}")
         if self.threads is not None and self.threads > available_cpus():
             raise CganError(f"{flag('threads')} must be at most the {available_cpus()} CPUs this process may use")
@@ -159,8 +174,11 @@ class TrainConfig:
         for name in ("latent_dim", "g_width", "d_width", "embed_dim"):
             if (getattr(self, name) or 0) > MAX_SIZE:
                 raise CganError(f"{flag(name)} must be at most {MAX_SIZE}, got {getattr(self, name)}")
-        spec = get_spec(self.dataset)
-        self.arch_config(spec.num_classes, spec.image_shape)  # an invalid model fails before data is read
+        if self.data is None:
+            spec = get_spec(self.dataset)  # an invalid model fails before data is read
+            self.check_dataset(spec.num_classes, spec.image_shape)
+        elif self.dataset != default_of("dataset"):
+            raise CganError(f"give {flag('dataset')} or {flag('data')}, not both")
         if self.eval_every or self.eval_every_s:
             from ..evaluation.samples import check_per_class  # only runs that measure quality load evaluation
 
@@ -168,8 +186,12 @@ class TrainConfig:
                 check_per_class(self.eval_per_class)
             except CganError as exc:
                 raise CganError(f"{flag('eval_per_class')}: {exc}") from None
+
+    def check_dataset(self, num_classes: int, image_shape: tuple[int, int, int]) -> None:
+        """The checks that need the dataset's classes and image shape: the model, the sample grids."""
+        self.arch_config(num_classes, image_shape)
         per_class = self.samples_per_class
-        grid_height, grid_width = grid_shape(per_class * spec.num_classes, *spec.image_shape[1:], per_class)
+        grid_height, grid_width = grid_shape(per_class * num_classes, *image_shape[1:], per_class)
         if grid_height * grid_width * SAMPLE_SCALE**2 > MAX_PIXELS:
             raise CganError(
                 f"{flag('samples_per_class')} {per_class} would make sample grids of over {MAX_PIXELS:,} pixels"
@@ -196,6 +218,12 @@ class TrainConfig:
             if not ok:
                 raise CganError(f"{flag(f.name)} must be {' or '.join(kinds)}, got {value!r}")
 
+    def resolve_dataset(self) -> Dataset:
+        """The dataset this config trains on: --data's images, or the built-in --dataset."""
+        if self.data is not None:
+            return resolve_dataset(self.data, None, self.image_size, self.channels)
+        return resolve_dataset(self.dataset, self.data_dir, self.image_size, self.channels)
+
     def arch_config(self, num_classes: int, image_shape: tuple[int, int, int]) -> ArchConfig:
         return ArchConfig(
             arch=self.arch,
@@ -221,7 +249,7 @@ class TrainConfig:
         unknown = set(values) - {f.name for f in fields(cls)}
         if unknown:
             raise CheckpointError(f"{where} has unknown options {sorted(unknown)}; is it from a newer cgan?")
-        missing = [f.name for f in fields(cls) if f.name not in values]
+        missing = [f.name for f in fields(cls) if f.name not in values and f.name not in ADDED_LATER]
         if missing:
             raise CheckpointError(f"{where} lacks {', '.join(missing)}; the file is damaged")
         config = cls(**values)

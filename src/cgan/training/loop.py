@@ -18,7 +18,6 @@ import torch
 from tqdm import tqdm
 
 from ..checkpoint import CHECKPOINT_FORMAT, GENERATOR_FORMAT, load_tensors, module_tensors, save_tensors
-from ..data import resolve_dataset
 from ..errors import CganError, CheckpointError
 from ..generation import generate_images
 from ..images import make_grid, save_png, to_float
@@ -69,7 +68,9 @@ def fit(config: TrainConfig, resume: bool = False, progress: bool = True) -> Tra
             raise CheckpointError(f"cannot resume: {folder.path} has no config.json; is it a cgan run folder?")
     else:
         config.validate()  # before anything is written, and so is the data (read once per process)
-        resolve_dataset(config.dataset, config.data_dir).split("train")
+        dataset = config.resolve_dataset()
+        config.check_dataset(dataset.num_classes, dataset.image_shape)
+        dataset.split("train")
         make_folder(folder.path)
     with folder.lock():
         config = resumed_config(config, folder) if resume else fresh_config(config, folder)
@@ -134,7 +135,7 @@ class Training:
         if config.threads:
             torch.set_num_threads(config.threads)
         self.device = resolve_device(config.device)
-        self.dataset = resolve_dataset(config.dataset, config.data_dir)
+        self.dataset = config.resolve_dataset()
         images, labels = (torch.from_numpy(a[: config.max_images]) for a in self.dataset.split("train"))
         if len(images) < config.batch_size:
             raise CganError(f"{flag('batch_size')} {config.batch_size} is larger than the {len(images)} training images")
@@ -252,7 +253,7 @@ class Training:
         meta["elapsed_s"] = self.clock.seconds()
         save_tensors(self.folder.checkpoint_file, tensors, CHECKPOINT_FORMAT, meta)
         self.write_generator(self.folder.generator_file, {"step": self.gan.step})
-        self.folder.write_model(self.dataset.name, list(self.dataset.classes), self.gan.arch, self.gan.step)
+        self.folder.write_model(self.dataset, self.gan.arch, self.gan.step)
         self.last_save_step = self.gan.step
 
     def write_generator(self, path: Path, meta: dict) -> None:

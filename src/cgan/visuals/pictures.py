@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ..data import resolve_dataset
 from ..errors import CganError, CheckpointError
 from ..generation import TrainedGenerator, class_interpolation, latent_grid, noise_interpolation
 from ..images import check_pixels, gif_bytes, grid_shape, make_grid, open_picture, png_bytes
@@ -120,7 +119,7 @@ def real_vs_generated(
     generator: TrainedGenerator, count: int = 8, seed: int = 0, scale: int = 2, data_dir=None
 ) -> bytes:
     """`count` real test images of every class (chosen at random by `seed`) beside as many generated ones."""
-    images, labels = resolve_dataset(generator.dataset, data_dir).split("test")
+    images, labels = generator.training_data(data_dir).split("test")
     choose = np.random.default_rng(seed)
     real = []
     for index in range(len(generator.classes)):
