@@ -67,3 +67,16 @@ def tiny_run(tiny_config, tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("runs") / "tiny"
     fit(tiny_config(run), progress=False)
     return run
+
+
+@pytest.fixture
+def isolated_data(tmp_path, monkeypatch):
+    """Keep the developer's own cache, environment, system folders and ./data out of a data test."""
+    from cgan import data
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.delenv(data.ENV_DATA_DIR, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setattr(data.files, "SYSTEM_DIRS", (tmp_path / "usr-share-datasets",))
+    monkeypatch.chdir(tmp_path)

@@ -25,15 +25,7 @@ from cgan.errors import DataError
 CIFAR = data.get_spec("cifar10")
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """Keep the developer's own cache, environment, system folders and ./data out of every test."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    monkeypatch.delenv(data.ENV_DATA_DIR, raising=False)
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    monkeypatch.setattr(data.files, "SYSTEM_DIRS", (tmp_path / "usr-share-datasets",))
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated_data")
 
 
 def cifar_batch(images: np.ndarray, labels: np.ndarray) -> bytes:
