@@ -1,8 +1,13 @@
-"""One training step's gradients and resulting state, in one process or as one rank of a torchrun run.
+"""Ranks for tests/test_distributed.py, started by torchrun.
 
-    torchrun --nproc_per_node=2 --standalone tests/distributed_worker.py DATA_DIR OUT.safetensors
+    torchrun --nproc_per_node=2 --standalone tests/distributed_worker.py first-step DATA_DIR OUT.safetensors
 
-tests/test_distributed.py compares what rank 0 writes with `first_step(...)` run in the test's own process.
+writes one training step's gradients and resulting state (rank 0's), to compare with `first_step(...)` run in
+the test's own process;
+
+    torchrun --nproc_per_node=2 --standalone tests/distributed_worker.py fail-on-rank-1 STEP train ...
+
+runs `cgan train ...` with rank 1 raising an error at STEP.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import sys
 import torch
 from safetensors.torch import save_file
 
+from cgan.cli import main
 from cgan.data import resolve_dataset
 from cgan.images import to_float
 from cgan.training import TrainConfig
@@ -55,9 +61,24 @@ def record_gradients(prefix: str, module: torch.nn.Module, optimiser, into: dict
     optimiser.step = recording_step
 
 
+def fail_on_rank_1(step: int) -> None:
+    call = GANStep.__call__
+
+    def failing(gan: GANStep, *args, **kwargs):
+        if gan.dist.rank == 1 and gan.step == step:
+            raise RuntimeError(f"rank 1 failed at step {step}")
+        return call(gan, *args, **kwargs)
+
+    GANStep.__call__ = failing
+
+
 if __name__ == "__main__":
-    data_dir, out = sys.argv[1:]
-    with Distributed.from_environment() as dist:
-        found = first_step(data_dir, dist)
-        if dist.is_main:
-            save_file({k: v.contiguous() for k, v in found.items()}, out)
+    if sys.argv[1] == "first-step":
+        data_dir, out = sys.argv[2:]
+        with Distributed.from_environment() as dist:
+            found = first_step(data_dir, dist)
+            if dist.is_main:
+                save_file({k: v.contiguous() for k, v in found.items()}, out)
+    else:
+        fail_on_rank_1(int(sys.argv[2]))
+        sys.exit(main(sys.argv[3:]))
