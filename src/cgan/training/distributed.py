@@ -95,6 +95,15 @@ class Distributed:
         size = len(tensor) // self.world_size
         return tensor[self.rank * size : (self.rank + 1) * size]
 
+    def in_global_batch(self, tensor: torch.Tensor) -> torch.Tensor:
+        """This rank's slice at its place in a global batch of zeros (differentiable; the slice itself in one
+        process)."""
+        if not self.active:
+            return tensor
+        before = tensor.new_zeros(len(tensor) * self.rank, *tensor.shape[1:])
+        after = tensor.new_zeros(len(tensor) * (self.world_size - self.rank - 1), *tensor.shape[1:])
+        return torch.cat([before, tensor, after])
+
     def barrier(self) -> None:
         if self.active:
             dist.barrier()

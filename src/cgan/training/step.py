@@ -79,7 +79,11 @@ class GANStep:
 
     def augmented(self, images: torch.Tensor) -> torch.Tensor:
         """Images as D sees them: through DiffAugment when --augment is on."""
-        return augment(images, self.augment_policy, self.noise) if self.augment_policy else images
+        if not self.augment_policy:
+            return images
+        # Each image is transformed on its own, by draws made for the global batch: this rank's images
+        # take their place in it, so they get the draws (and the stream moves as) in one process.
+        return self.dist.shard(augment(self.dist.in_global_batch(images), self.augment_policy, self.noise))
 
     def __call__(self, real: torch.Tensor, labels: torch.Tensor, measure: bool) -> dict | None:
         """One discriminator update, then a generator update on every n_critic-th step. With `measure`,
