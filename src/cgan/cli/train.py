@@ -50,6 +50,8 @@ def run(args) -> int:
     values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
     values["out"] = args.resume or args.out or f"runs/{args.dataset}"
     result = fit(TrainConfig(**values), resume=bool(args.resume), progress=not args.no_progress and sys.stderr.isatty())
+    if not result.is_main:  # another rank of a torchrun run: rank 0 reports
+        return 130 if result.interrupted else 0
     summary = (
         f"{result.run_dir}: step {result.step} (epoch {result.epoch}), {result.wall_s:.1f} s, "
         f"{result.images_per_s:.0f} images/s"

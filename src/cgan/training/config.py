@@ -111,7 +111,7 @@ class TrainConfig:
         parse=duration,
         metavar="DURATION",
     )
-    batch_size: int = option(128, "images per step", parse=positive_int)
+    batch_size: int = option(128, "images per step (under torchrun: of all processes together)", parse=positive_int)
     lr: float = option(6e-4, "Adam learning rate of both networks", parse=float)
     beta1: float = option(0.5, "Adam beta1", parse=float)
     beta2: float = option(0.999, "Adam beta2", parse=float)

@@ -23,6 +23,7 @@ from ..generation import generate_images
 from ..images import make_grid, save_png, to_float
 from ..run_folder import QUALITY_COLUMNS, RunFolder
 from .config import EXTENT, RESUMABLE, SAMPLE_SCALE, TrainConfig, default_of, flag
+from .distributed import Distributed
 from .schedule import StopSignal, TimedEvaluations, TrainingClock
 from .step import GANStep
 from .tensorboard import TensorBoardLog
@@ -37,6 +38,7 @@ class TrainResult:
     wall_s: float
     images_per_s: float
     setup_s: float  # from the call to the first step: reading data, building the networks, resuming
+    is_main: bool = True  # rank 0 of a torchrun run, or a run of one process: the one that reports
 
 
 def resolve_device(name: str) -> torch.device:
@@ -60,24 +62,27 @@ def epoch_permutation(seed: int, epoch: int, count: int) -> torch.Tensor:
 
 
 def fit(config: TrainConfig, resume: bool = False, progress: bool = True) -> TrainResult:
-    """Train (or continue training) the run in `config.out` until `epochs`, `max_steps` or `max_seconds`."""
+    """Train (or continue training) the run in `config.out` until `epochs`, `max_steps` or `max_seconds`.
+    Launched by torchrun, each process is one rank of the run and rank 0 writes the folder (docs/scale.md)."""
     started = time.perf_counter()
     folder = RunFolder(config.out)
-    if resume:
-        if not folder.config_file.exists():
-            raise CheckpointError(f"cannot resume: {folder.path} has no config.json; is it a cgan run folder?")
-    else:
-        config.validate()  # before anything is written, and so is the data (read once per process)
-        dataset = config.resolve_dataset()
-        config.check_dataset(dataset.num_classes, dataset.image_shape)
-        dataset.split("train")
-        make_folder(folder.path)
-    with folder.lock():
-        config = resumed_config(config, folder) if resume else fresh_config(config, folder)
-        try:
-            return Training(config, folder, resume, progress, started).run()
-        except OSError as exc:
-            raise CganError(write_failure(exc, folder)) from None
+    with Distributed.from_environment() as dist:
+        if resume:
+            if not folder.config_file.exists():
+                raise CheckpointError(f"cannot resume: {folder.path} has no config.json; is it a cgan run folder?")
+        else:
+            config.validate()  # before anything is written, and so is the data (read once per process)
+            dataset = config.resolve_dataset()
+            config.check_dataset(dataset.num_classes, dataset.image_shape)
+            dataset.split("train")
+            if dist.is_main:
+                make_folder(folder.path)
+        with folder.lock() if dist.is_main else nullcontext():
+            config = resumed_config(config, folder) if resume else fresh_config(config, folder)
+            try:
+                return Training(config, folder, resume, progress and dist.is_main, started, dist).run()
+            except OSError as exc:
+                raise CganError(write_failure(exc, folder)) from None
 
 
 def make_folder(path: Path) -> None:
@@ -130,23 +135,34 @@ def resumed_config(given: TrainConfig, folder: RunFolder) -> TrainConfig:
 class Training:
     """One session of a run: its data, its step, its clock and schedules, and the run folder it writes."""
 
-    def __init__(self, config: TrainConfig, folder: RunFolder, resume: bool, progress: bool, started: float):
+    def __init__(
+        self,
+        config: TrainConfig,
+        folder: RunFolder,
+        resume: bool,
+        progress: bool,
+        started: float,
+        dist: Distributed | None = None,
+    ):
         self.config, self.folder, self.progress, self.started = config, folder, progress, started
+        self.dist = dist = dist or Distributed()
         if config.threads:
             torch.set_num_threads(config.threads)
-        self.device = resolve_device(config.device)
+        dist.check_batch_size(config.batch_size)
+        self.device = dist.connect(resolve_device(config.device))
         self.dataset = config.resolve_dataset()
         images, labels = (torch.from_numpy(a[: config.max_images]) for a in self.dataset.split("train"))
         if len(images) < config.batch_size:
             raise CganError(f"{flag('batch_size')} {config.batch_size} is larger than the {len(images)} training images")
         self.images, self.labels = images.to(self.device), labels.to(self.device)
         arch = config.arch_config(self.dataset.num_classes, self.dataset.image_shape)
-        self.gan = GANStep(config, arch, self.device)
+        self.gan = GANStep(config, arch, self.device, dist)
         self.best_fd = math.inf  # the lowest fd_evaluator measured so far, held by best.safetensors
         elapsed = self.restore() if resume else 0.0
-        if not resume:
-            folder.metrics.remove()  # left by a run killed before its first checkpoint
-        folder.write_config(config.to_dict())
+        if dist.is_main:
+            if not resume:
+                folder.metrics.remove()  # left by a run killed before its first checkpoint
+            folder.write_config(config.to_dict())
         self.steps_per_epoch = len(images) // config.batch_size  # the last partial batch is dropped
         self.total_steps = config.epochs * self.steps_per_epoch
         if config.max_steps is not None:
@@ -155,13 +171,14 @@ class Training:
         self.last_eval_step: int | None = None
         self.clock = TrainingClock(elapsed)
         self.timed_evaluations = TimedEvaluations(config.eval_every_s, elapsed)
-        self.tensorboard = TensorBoardLog(folder, config, self.gan.step) if config.tensorboard else None
+        self.tensorboard = TensorBoardLog(folder, config, self.gan.step) if config.tensorboard and dist.is_main else None
 
     def restore(self) -> float:
         """Load the checkpoint; returns the training seconds it had. Rows logged after it are dropped."""
         tensors, meta = load_tensors(self.folder.checkpoint_file, CHECKPOINT_FORMAT)
         self.gan.load_state(tensors, meta, self.folder.checkpoint_file)
-        self.folder.metrics.truncate_after(self.gan.step)
+        if self.dist.is_main:
+            self.folder.metrics.truncate_after(self.gan.step)
         if self.folder.best_file.exists():
             _, best = load_tensors(self.folder.best_file, GENERATOR_FORMAT)
             self.best_fd = float(best.get("fd_evaluator", math.inf))
@@ -176,21 +193,25 @@ class Training:
         self.clock = TrainingClock(self.clock.before)  # setup is not training time
         images_seen = 0
         bar = tqdm(total=self.total_steps, initial=gan.step, disable=not self.progress, unit="step", dynamic_ncols=True)
-        with self.folder.metrics.appender() as log, StopSignal() as stop, self.tensorboard or nullcontext():
+        appender = self.folder.metrics.appender() if self.dist.is_main else nullcontext(lambda row: None)
+        with appender as log, StopSignal() as stop, self.tensorboard or nullcontext():
             self.log = self.tensorboard.mirroring(log) if self.tensorboard else log
             self.bar = bar
-            out_of_time = self.out_of_time()
-            while gan.step < self.total_steps and not (stop.requested or out_of_time):
+            stopping, out_of_time = self.dist.agree(False, self.out_of_time())
+            while gan.step < self.total_steps and not (stopping or out_of_time):
                 epoch, position = divmod(gan.step, self.steps_per_epoch)
                 order = epoch_permutation(config.seed, epoch, len(self.images)).to(self.device)
                 for batch in range(position, self.steps_per_epoch):
                     index = order[batch * config.batch_size : (batch + 1) * config.batch_size]
-                    self.train_on(index, epoch)
+                    self.train_on(self.dist.shard(index), epoch)
                     images_seen += len(index)
-                    out_of_time = self.out_of_time()
-                    if self.timed_evaluations.due(self.clock.seconds()):
+                    # Every rank stops, and measures, when one asks for a stop or rank 0's clock says so.
+                    stopping, out_of_time, evaluate = self.dist.agree(
+                        stop.requested, self.out_of_time(), self.timed_evaluations.due(self.clock.seconds())
+                    )
+                    if evaluate:
                         self.record_quality()
-                    if gan.step >= self.total_steps or stop.requested or out_of_time:
+                    if gan.step >= self.total_steps or stopping or out_of_time:
                         break
                 self.end_of_session_part(finished=gan.step >= self.total_steps or out_of_time)
         bar.close()
@@ -199,10 +220,11 @@ class Training:
             run_dir=self.folder.path,
             step=gan.step,
             epoch=math.ceil(gan.step / self.steps_per_epoch),
-            interrupted=stop.requested,
+            interrupted=stopping,
             wall_s=wall,
             images_per_s=images_seen / max(wall, 1e-9),
             setup_s=setup_s,
+            is_main=self.dist.is_main,
         )
 
     def out_of_time(self) -> bool:
@@ -231,7 +253,8 @@ class Training:
         config, step = self.config, self.gan.step
         if step % self.steps_per_epoch == 0:
             epoch = step // self.steps_per_epoch
-            self.write_sample_grid(epoch)
+            if self.dist.is_main:
+                self.write_sample_grid(epoch)
             if config.eval_every and epoch % config.eval_every == 0 and self.last_eval_step != step:
                 self.record_quality()
         measuring = config.eval_every or config.eval_every_s
@@ -249,11 +272,12 @@ class Training:
         """The checkpoint, the generator alone (so generation works from an unfinished run) and model.json."""
         if not self.gan.is_finite():
             self.diverged()
-        tensors, meta = self.gan.state()
-        meta["elapsed_s"] = self.clock.seconds()
-        save_tensors(self.folder.checkpoint_file, tensors, CHECKPOINT_FORMAT, meta)
-        self.write_generator(self.folder.generator_file, {"step": self.gan.step})
-        self.folder.write_model(self.dataset, self.gan.arch, self.gan.step)
+        if self.dist.is_main:  # every rank holds the same state
+            tensors, meta = self.gan.state()
+            meta["elapsed_s"] = self.clock.seconds()
+            save_tensors(self.folder.checkpoint_file, tensors, CHECKPOINT_FORMAT, meta)
+            self.write_generator(self.folder.generator_file, {"step": self.gan.step})
+            self.folder.write_model(self.dataset, self.gan.arch, self.gan.step)
         self.last_save_step = self.gan.step
 
     def write_generator(self, path: Path, meta: dict) -> None:
@@ -261,6 +285,13 @@ class Training:
         save_tensors(path, module_tensors("generator", self.gan.sampler), GENERATOR_FORMAT, meta)
 
     def record_quality(self) -> None:
+        """Measure quality on rank 0 while the other ranks wait."""
+        if self.dist.is_main:
+            self.measure_quality()
+        self.dist.barrier()
+        self.last_eval_step = self.gan.step
+
+    def measure_quality(self) -> None:
         """Measure quality into metrics.csv and best.safetensors; its own time is not training time."""
         from ..evaluation import quality_metrics  # only runs with an evaluation interval need it
 
@@ -275,7 +306,6 @@ class Training:
             epoch = math.ceil(step / self.steps_per_epoch)
             self.log({"step": step, "epoch": epoch, "elapsed_s": round(elapsed, 3), **quality})
             self.bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in quality.items()))
-            self.last_eval_step = step
 
     def keep_if_best(self, quality: dict[str, float]) -> bool:
         """Write the sampling generator to best.safetensors when its fd_evaluator is the lowest yet."""

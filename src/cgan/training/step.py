@@ -19,6 +19,7 @@ from ..errors import CheckpointError
 from ..models import ArchConfig, build_discriminator, build_generator
 from .augment import augment, parse_policy
 from .config import TrainConfig
+from .distributed import Distributed
 from .losses import get_loss, gradient_penalty, r1_penalty
 
 
@@ -40,14 +41,18 @@ def grad_norm(module: torch.nn.Module, clip: float | None) -> float:
 class GANStep:
     """The networks, optimisers, loss and stabilisers of one run, and the step that updates them."""
 
-    def __init__(self, config: TrainConfig, arch: ArchConfig, device: torch.device):
+    def __init__(
+        self, config: TrainConfig, arch: ArchConfig, device: torch.device, dist: Distributed | None = None
+    ):
         self.config = config
         self.arch = arch
         self.device = device
+        self.dist = dist = dist or Distributed()
         torch.manual_seed(config.seed)
         self.bf16 = resolve_precision(config.precision, device) == "bf16"
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
-        self.generator = build_generator(arch).to(device, memory_format=self.memory_format)
+        generator = dist.synchronise_batch_norm(build_generator(arch))
+        self.generator = generator.to(device, memory_format=self.memory_format)
         # The exponential moving average of the generator's weights: what samples, evaluation and
         # generator.safetensors use when --ema is on (smoother than the last step's weights).
         self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False) if config.ema else None
@@ -74,13 +79,19 @@ class GANStep:
 
     def augmented(self, images: torch.Tensor) -> torch.Tensor:
         """Images as D sees them: through DiffAugment when --augment is on."""
-        return augment(images, self.augment_policy, self.noise) if self.augment_policy else images
+        if not self.augment_policy:
+            return images
+        # Each image is transformed on its own, by draws made for the global batch: this rank's images
+        # take their place in it, so they get the draws (and the stream moves as) in one process.
+        return self.dist.shard(augment(self.dist.in_global_batch(images), self.augment_policy, self.noise))
 
     def __call__(self, real: torch.Tensor, labels: torch.Tensor, measure: bool) -> dict | None:
         """One discriminator update, then a generator update on every n_critic-th step. With `measure`,
         the losses, D's mean outputs and the gradient norms."""
         update_g = (self.step + 1) % self.config.n_critic == 0
-        z = torch.randn(len(labels), self.arch.latent_dim, device=self.device, generator=self.noise)
+        # Drawn for the global batch and sliced, so every rank's stream stays where one process's is.
+        size = len(labels) * self.dist.world_size
+        z = self.dist.shard(torch.randn(size, self.arch.latent_dim, device=self.device, generator=self.noise))
         with torch.set_grad_enabled(update_g), self.autocast():
             fake = self.generator(z, labels)
         d_loss, d_norm, real_logits, fake_logits = self.discriminator_phase(real, fake.detach(), labels, measure)
@@ -92,11 +103,18 @@ class GANStep:
         self.step += 1
         if not measure:
             return None
+        means = {
+            "d_loss": d_loss,
+            "d_real": torch.sigmoid(real_logits.detach()).mean(),
+            "d_fake": torch.sigmoid(fake_logits.detach()).mean(),
+            **({"g_loss": g_loss} if g_loss is not None else {}),
+        }
+        means = self.dist.mean(means)  # of the global batch
         return {
-            "d_loss": d_loss.item(),
-            "g_loss": g_loss.item() if g_loss is not None else None,
-            "d_real": torch.sigmoid(real_logits.detach()).mean().item(),
-            "d_fake": torch.sigmoid(fake_logits.detach()).mean().item(),
+            "d_loss": means["d_loss"].item(),
+            "g_loss": means["g_loss"].item() if g_loss is not None else None,
+            "d_real": means["d_real"].item(),
+            "d_fake": means["d_fake"].item(),
             "g_grad_norm": g_norm,
             "d_grad_norm": d_norm,
         }
@@ -112,7 +130,8 @@ class GANStep:
         if real_classes is not None:  # AC-GAN: D also learns to name the class of real and of fake images
             d_loss = d_loss + F.cross_entropy(real_classes, labels) + F.cross_entropy(fake_classes, labels)
         if self.loss.gradient_penalty:
-            mix = torch.rand(len(labels), device=self.device, generator=self.noise)
+            size = len(labels) * self.dist.world_size
+            mix = self.dist.shard(torch.rand(size, device=self.device, generator=self.noise))
             critic = lambda images, labels: self.judge(images, labels)[0]  # noqa: E731
             # On D's own inputs: the penalty bounds D's gradient where D is actually evaluated.
             d_loss = d_loss + config.gp_weight * gradient_penalty(critic, real_seen, fake_seen, labels, mix)
@@ -120,6 +139,7 @@ class GANStep:
             d_loss = d_loss + config.r1 / 2 * r1_penalty(real_logits, real)
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
+        self.dist.average_gradients(self.discriminator)
         d_norm = grad_norm(self.discriminator, config.clip_grad) if measure or config.clip_grad else None
         self.opt_d.step()
         return d_loss, d_norm, real_logits, fake_logits
@@ -131,6 +151,7 @@ class GANStep:
             g_loss = g_loss + F.cross_entropy(fake_classes, labels)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
+        self.dist.average_gradients(self.generator)
         clip = self.config.clip_grad
         g_norm = grad_norm(self.generator, clip) if measure or clip else None
         self.opt_g.step()

@@ -1,0 +1,85 @@
+"""Ranks for tests/test_distributed.py, started by torchrun.
+
+    torchrun --nproc_per_node=2 --standalone tests/distributed_worker.py first-step DATA_DIR OUT.safetensors
+
+writes one training step's gradients and resulting state (rank 0's), to compare with `first_step(...)` run in
+the test's own process;
+
+    torchrun --nproc_per_node=2 --standalone tests/distributed_worker.py fail-on-rank-1 STEP train ...
+
+runs `cgan train ...` with rank 1 raising an error at STEP.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+from safetensors.torch import save_file
+
+from cgan.cli import main
+from cgan.data import resolve_dataset
+from cgan.images import to_float
+from cgan.training import TrainConfig
+from cgan.training.distributed import Distributed
+from cgan.training.loop import epoch_permutation
+from cgan.training.step import GANStep
+
+BATCH = 32
+# Each exercises a part of the step that must see the global batch: batch norm (plain and conditional),
+# WGAN-GP's mixing weights and double backward, R1, AC-GAN's class loss, DiffAugment's draws; n_critic 1
+# updates G at step 1.
+CONFIGS = {
+    "defaults": {},
+    "wgan-gp": {"loss": "wgan-gp", "cond_g": "cbn", "cond_d": "acgan", "r1": 1.0, "augment": "translation,cutout"},
+}
+
+
+def first_step(data_dir: str, dist: Distributed) -> dict[str, torch.Tensor]:
+    """For each of CONFIGS: both networks' gradients as their optimisers saw them, and their state after."""
+    images, labels = (torch.from_numpy(a[:320]) for a in resolve_dataset("mnist", data_dir).split("train"))
+    index = dist.shard(epoch_permutation(0, 0, len(images))[:BATCH])
+    device = dist.connect(torch.device("cpu"))
+    found = {}
+    for name, options in CONFIGS.items():
+        config = TrainConfig(g_width=8, d_width=8, latent_dim=16, precision="fp32", batch_size=BATCH, **options)
+        gan = GANStep(config, config.arch_config(10, (1, 28, 28)), device, dist)
+        for network, module, optimiser in (("g", gan.generator, gan.opt_g), ("d", gan.discriminator, gan.opt_d)):
+            record_gradients(f"{name}.grad.{network}", module, optimiser, found)
+        gan(to_float(images[index]), labels[index], measure=False)
+        for network, module in (("g", gan.generator), ("d", gan.discriminator)):
+            found.update({f"{name}.state.{network}.{k}": v.float() for k, v in module.state_dict().items()})
+    return found
+
+
+def record_gradients(prefix: str, module: torch.nn.Module, optimiser, into: dict) -> None:
+    step = optimiser.step
+
+    def recording_step(*args, **kwargs):
+        into.update({f"{prefix}.{k}": p.grad.clone() for k, p in module.named_parameters()})
+        return step(*args, **kwargs)
+
+    optimiser.step = recording_step
+
+
+def fail_on_rank_1(step: int) -> None:
+    call = GANStep.__call__
+
+    def failing(gan: GANStep, *args, **kwargs):
+        if gan.dist.rank == 1 and gan.step == step:
+            raise RuntimeError(f"rank 1 failed at step {step}")
+        return call(gan, *args, **kwargs)
+
+    GANStep.__call__ = failing
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "first-step":
+        data_dir, out = sys.argv[2:]
+        with Distributed.from_environment() as dist:
+            found = first_step(data_dir, dist)
+            if dist.is_main:
+                save_file({k: v.contiguous() for k, v in found.items()}, out)
+    else:
+        fail_on_rank_1(int(sys.argv[2]))
+        sys.exit(main(sys.argv[3:]))
