@@ -257,7 +257,10 @@ def load_evaluator(
 ) -> Evaluator:
     """The evaluator for `dataset`: the shipped weights by default, or those in `path`."""
     dataset = resolve_dataset(dataset)
+    given = path
     path = Path(path) if path is not None else dataset.evaluator_file
+    if not path.is_file() and given is not None:
+        raise CheckpointError(f"no evaluator weights at {path}")
     if not path.is_file():
         raise CheckpointError(
             f"no evaluator for {dataset.describe()} (looked for {path}); the numbers need one trained on "
