@@ -192,46 +192,30 @@ def answers(media: dict, json_model: type[BaseModel] | None = None) -> dict:
     }
 
 
-def create_app(
-    sources: list[str] | None = None,
-    workers: int = WORKERS,
-    max_waiting: int = MAX_WAITING,
-    allowed_hosts: Sequence[str] = LOOPBACK_HOSTS,
-) -> FastAPI:
-    """The app serving the generators in `sources` (run folders, weights files or bundled names; None: the
-    bundled MNIST and Fashion-MNIST ones), all loaded here: a broken one raises CganError now. It answers
-    requests whose Host header names one of `allowed_hosts` (any port; "*": any host)."""
-    models = load_models(sources)
-    catalogue = [describe(name, generator) for name, generator in models.items()]
-    pool = GenerationPool(workers, max_waiting)
+class Served:
+    """The loaded models and the generation pool, shared by the routes."""
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI):
-        yield
-        pool.close()
+    def __init__(self, models: dict[str, TrainedGenerator], pool: GenerationPool):
+        self.models, self.pool = models, pool
+        self.catalogue = [describe(name, generator) for name, generator in models.items()]
+        # The request bodies list these models and their classes in the OpenAPI schema.
+        self.gen_images_request, self.generate_request, self.interpolate_request = request_models(models)
 
-    app = FastAPIOffline(  # Swagger UI at /docs from files in fastapi-offline's package: no CDN
-        redoc_url=None,  # ReDoc's bundle fetches its logo from its own CDN
-        title="cgan",
-        summary="Images of the class you ask for, from class-conditional GANs.",
-        version="0.1.0",
-        lifespan=lifespan,
-        exception_handlers={RequestValidationError: validation_failed},
-    )
-
-    def pick(name: str | None) -> tuple[str, TrainedGenerator]:
+    def pick(self, name: str | None) -> tuple[str, TrainedGenerator]:
         if name is None:
-            name = next(iter(models))
-        if name not in models:
-            raise invalid(f"unknown model {name!r}; served models: {', '.join(models)}", "model", name)
-        return name, models[name]
+            name = next(iter(self.models))
+        if name not in self.models:
+            raise invalid(f"unknown model {name!r}; served models: {', '.join(self.models)}", "model", name)
+        return name, self.models[name]
 
+    @staticmethod
     def class_of(generator: TrainedGenerator, field: str, label: int | str) -> int:
         try:
             return generator.label_index(label)
         except CganError as exc:
             raise invalid(str(exc), field, label) from None
 
+    @staticmethod
     def check_cost(generator: TrainedGenerator, images: int, scale: int, lower: str, frames: int = 1) -> None:
         """One 422 for a request whose output (frames x images, each enlarged) is over MAX_PIXELS."""
         height, width = (side * scale for side in generator.arch.image_shape[1:])
@@ -244,20 +228,56 @@ def create_app(
             )
             raise invalid(message)
 
-    def image(content: bytes, media_type: str, name: str, seed: int) -> Response:
-        return Response(content, media_type=media_type, headers={"X-Seed": str(seed), "X-Model": name})
 
-    def as_json(answer: BaseModel, name: str, seed: int) -> Response:
-        return image(answer.model_dump_json().encode(), "application/json", name, seed)
+def image(content: bytes, media_type: str, name: str, seed: int) -> Response:
+    return Response(content, media_type=media_type, headers={"X-Seed": str(seed), "X-Model": name})
 
-    GenImagesRequest, GenerateRequest, InterpolateRequest = request_models(models)
+
+def as_json(answer: BaseModel, name: str, seed: int) -> Response:
+    return image(answer.model_dump_json().encode(), "application/json", name, seed)
+
+
+def create_app(
+    sources: list[str] | None = None,
+    workers: int = WORKERS,
+    max_waiting: int = MAX_WAITING,
+    allowed_hosts: Sequence[str] = LOOPBACK_HOSTS,
+) -> FastAPI:
+    """The app serving the generators in `sources` (run folders, weights files or bundled names; None: the
+    bundled MNIST and Fashion-MNIST ones), all loaded here: a broken one raises CganError now. It answers
+    requests whose Host header names one of `allowed_hosts` (any port; "*": any host)."""
+    served = Served(load_models(sources), GenerationPool(workers, max_waiting))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        served.pool.close()
+
+    app = FastAPIOffline(  # Swagger UI at /docs from files in fastapi-offline's package: no CDN
+        redoc_url=None,  # ReDoc's bundle fetches its logo from its own CDN
+        title="cgan",
+        summary="Images of the class you ask for, from class-conditional GANs.",
+        version="0.1.0",
+        lifespan=lifespan,
+        exception_handlers={RequestValidationError: validation_failed},
+    )
+    add_image_routes(app, served)
+    add_interpolate_route(app, served)
+    add_info_routes(app, served)
+    app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")
+    app.add_middleware(Guard, allowed_hosts=allowed_hosts, pool=served.pool)
+    return app
+
+
+def add_image_routes(app: FastAPI, served: Served) -> None:
+    GenImagesRequest, GenerateRequest, pool = served.gen_images_request, served.generate_request, served.pool
 
     @app.post("/gen_images", **operation(GenImagesRequest, {"image/png": {}}))
     async def gen_images(request: Request) -> Response:
         """One image of class `value`, or a grid_size x grid_size grid of it (as earlier CGAN demos did)."""
         body = await parsed(request, GenImagesRequest)
-        name, generator = pick(body.model)
-        label = class_of(generator, "value", body.value)
+        name, generator = served.pick(body.model)
+        label = served.class_of(generator, "value", body.value)
         seed = random_seed() if body.seed is None else body.seed
         if body.grid:
             content = await pool.draw(generator, [label] * body.grid_size**2, seed, lambda im: grid_png(im, 1))
@@ -269,9 +289,9 @@ def create_app(
     async def generate(request: Request) -> Response:
         """`count` images of one class: a square-ish PNG grid, or JSON with each image as base64 PNG."""
         body = await parsed(request, GenerateRequest)
-        name, generator = pick(body.model)
-        label = class_of(generator, "label", body.label)
-        check_cost(generator, body.count, body.scale, "count or scale")
+        name, generator = served.pick(body.model)
+        label = served.class_of(generator, "label", body.label)
+        served.check_cost(generator, body.count, body.scale, "count or scale")
         seed = random_seed() if body.seed is None else body.seed
         encode = grid_png if body.format == "png" else encoded_pngs
         content = await pool.draw(generator, [label] * body.count, seed, lambda im: encode(im, body.scale))
@@ -282,20 +302,24 @@ def create_app(
         )
         return as_json(answer, name, seed)
 
+
+def add_interpolate_route(app: FastAPI, served: Served) -> None:
+    InterpolateRequest = served.interpolate_request
+
     @app.post("/interpolate", **operation(InterpolateRequest, {"image/gif": {}}, Interpolation))
     async def interpolate(request: Request) -> Response:
         """A looping GIF (or JSON with each frame as base64 PNG) from class `start` to class `end`, or within
         class `start` when `end` is left out."""
         body = await parsed(request, InterpolateRequest)
-        name, generator = pick(body.model)
-        start = class_of(generator, "start", body.start)
-        end = None if body.end is None else class_of(generator, "end", body.end)
+        name, generator = served.pick(body.model)
+        start = served.class_of(generator, "start", body.start)
+        end = None if body.end is None else served.class_of(generator, "end", body.end)
         # A bouncing GIF plays the frames between the ends twice.
         frames = 2 * body.steps - 2 if body.format == "gif" and body.bounce else body.steps
-        check_cost(generator, body.count, body.scale, "steps, count or scale", frames)
+        served.check_cost(generator, body.count, body.scale, "steps, count or scale", frames)
         seed = random_seed() if body.seed is None else body.seed
         if body.format == "gif":
-            content = await pool.run(
+            content = await served.pool.run(
                 lambda: gif_bytes(
                     interpolation_frames(generator, start, end, body.steps, body.count, seed),
                     body.scale,
@@ -305,7 +329,7 @@ def create_app(
                 )
             )
             return image(content, "image/gif", name, seed)
-        pngs = await pool.run(
+        pngs = await served.pool.run(
             lambda: encoded_pngs(interpolation_frames(generator, start, end, body.steps, body.count, seed), body.scale)
         )
         answer = Interpolation(
@@ -313,19 +337,17 @@ def create_app(
         )
         return as_json(answer, name, seed)
 
+
+def add_info_routes(app: FastAPI, served: Served) -> None:
     @app.get("/models", responses=REFUSED_HOST)
     async def list_models() -> list[ModelInfo]:
         """The served models: name, dataset, class names, latent size, training steps, model card summary."""
-        return catalogue
+        return served.catalogue
 
     @app.get("/health", responses=REFUSED_HOST)
     async def health() -> Health:
-        return Health(status="ok", models=list(models), requests_in_hand=pool.admitted)
+        return Health(status="ok", models=list(served.models), requests_in_hand=served.pool.admitted)
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(WEB_DIR / "index.html", headers={"Content-Security-Policy": PAGE_POLICY})
-
-    app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")
-    app.add_middleware(Guard, allowed_hosts=allowed_hosts, pool=pool)
-    return app
