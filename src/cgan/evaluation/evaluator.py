@@ -260,7 +260,7 @@ def load_evaluator(
     given = path
     path = Path(path) if path is not None else dataset.evaluator_file
     if not path.is_file() and given is not None:
-        raise CheckpointError(f"no evaluator weights at {path}")
+        raise CheckpointError(f"no evaluator weights at {path}; train them with: {how_to_train(dataset)}")
     if not path.is_file():
         raise CheckpointError(
             f"no evaluator for {dataset.describe()} (looked for {path}); the numbers need one trained on "
