@@ -29,6 +29,7 @@ import torch
 from tqdm import tqdm
 
 from . import __version__
+from .checkpoint import current_umask
 from .errors import CganError
 from .generation import TrainedGenerator
 from .images import pixel_shape, png_bytes
@@ -140,14 +141,8 @@ def _publish(staging: Path, out: Path) -> None:
     """Move the finished folder into place; an empty folder at `out` (checked earlier) is replaced."""
     if out.is_dir():
         out.rmdir()
-    os.chmod(staging, 0o777 & ~_umask())
+    os.chmod(staging, 0o777 & ~current_umask())
     os.replace(staging, out)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _write_manifest(path: Path, manifest: dict) -> None:
@@ -197,7 +192,7 @@ def write_npz(out: Path, chunks, generator: TrainedGenerator, manifest: dict, ba
             for name in ("images", "labels", "class_names"):
                 zipped.write(staging / f"{name}.npy", arcname=f"{name}.npy")
         _write_manifest(staging / "manifest.json", manifest)
-        os.chmod(archive, 0o666 & ~_umask())
+        os.chmod(archive, 0o666 & ~current_umask())
         os.replace(archive, out)
         os.replace(staging / "manifest.json", out.with_name(out.name + ".manifest.json"))
     finally:

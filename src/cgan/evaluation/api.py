@@ -44,6 +44,7 @@ from torch import nn
 from ..data import Dataset, resolve_dataset
 from ..errors import CganError
 from ..generation import TrainedGenerator, generate_images, load_generator, noise
+from ..generation.generator import device_of
 from ..run_folder import is_run_folder
 from .cas import cas_real, train_and_test_classifier
 from .evaluator import Evaluator, default_evaluator, embed, load_evaluator
@@ -190,7 +191,7 @@ def quality_metrics(
     labels = np.repeat(np.arange(dataset.num_classes, dtype=np.int64), check_per_class(per_class))
     seed = check_seed(seed)
     images = generate_images(generator_net, noise(seed, len(labels), latent_dim), torch.from_numpy(labels))
-    device = next(generator_net.parameters()).device
+    device = device_of(generator_net)
     options = EvaluationOptions(seed, cas=False, evaluator=default_evaluator(dataset, str(device)))
     result = measure(images, labels, dataset, options)
     return {key: result[key] for key in QUALITY_KEYS}
