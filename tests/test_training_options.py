@@ -113,7 +113,9 @@ def test_cli_takes_every_option(tiny_config, tmp_path, capsys):
 def test_keep_if_best_keeps_the_lowest_fd(tiny_config, tmp_path):
     config = tiny_config(tmp_path / "run")
     (tmp_path / "run").mkdir()
-    trainer = Training(config, RunFolder(tmp_path / "run"), resume=False, progress=False, started=0.0)
+    trainer = Training(
+        config, config.resolve_dataset(), RunFolder(tmp_path / "run"), resume=False, progress=False, started=0.0
+    )
     best = tmp_path / "run" / "best.safetensors"
     assert trainer.keep_if_best({"fd_evaluator": 5.0, "class_accuracy": 0.5})
     trainer.gan.step = 7

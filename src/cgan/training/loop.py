@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from ..checkpoint import CHECKPOINT_FORMAT, GENERATOR_FORMAT, load_tensors, module_tensors, save_tensors
+from ..data import Dataset
 from ..errors import CganError, CheckpointError
 from ..generation import generate_images
 from ..images import make_grid, save_png, to_float
@@ -72,17 +73,27 @@ def fit(config: TrainConfig, resume: bool = False, progress: bool = True) -> Tra
                 raise CheckpointError(f"cannot resume: {folder.path} has no config.json; is it a cgan run folder?")
         else:
             config.validate()  # before anything is written, and so is the data (read once per process)
-            dataset = config.resolve_dataset()
-            config.check_dataset(dataset.num_classes, dataset.image_shape)
-            dataset.split("train")
+            dataset = checked_dataset(config)
             if dist.is_main:
                 make_folder(folder.path)
         with folder.lock() if dist.is_main else nullcontext():
-            config = resumed_config(config, folder) if resume else fresh_config(config, folder)
+            if resume:
+                config = resumed_config(config, folder)
+                dataset = checked_dataset(config)
+            else:
+                config = fresh_config(config, folder)
             try:
-                return Training(config, folder, resume, progress and dist.is_main, started, dist).run()
+                return Training(config, dataset, folder, resume, progress and dist.is_main, started, dist).run()
             except OSError as exc:
                 raise CganError(write_failure(exc, folder)) from None
+
+
+def checked_dataset(config: TrainConfig) -> Dataset:
+    """The config's dataset, resolved once per run, its training images read and the model checked against it."""
+    dataset = config.resolve_dataset()
+    config.check_dataset(dataset.num_classes, dataset.image_shape)
+    dataset.split("train")
+    return dataset
 
 
 def make_folder(path: Path) -> None:
@@ -138,6 +149,7 @@ class Training:
     def __init__(
         self,
         config: TrainConfig,
+        dataset: Dataset,
         folder: RunFolder,
         resume: bool,
         progress: bool,
@@ -150,7 +162,7 @@ class Training:
             torch.set_num_threads(config.threads)
         dist.check_batch_size(config.batch_size)
         self.device = dist.connect(resolve_device(config.device))
-        self.dataset = config.resolve_dataset()
+        self.dataset = dataset
         images, labels = (torch.from_numpy(a[: config.max_images]) for a in self.dataset.split("train"))
         if len(images) < config.batch_size:
             raise CganError(f"{flag('batch_size')} {config.batch_size} is larger than the {len(images)} training images")
