@@ -80,3 +80,18 @@ def isolated_data(tmp_path, monkeypatch):
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.setattr(data.files, "SYSTEM_DIRS", (tmp_path / "usr-share-datasets",))
     monkeypatch.chdir(tmp_path)
+
+
+# Debian's Chromium, which the browser tests drive (Playwright's own browser download is not used).
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium for a module's browser tests."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        yield browser
+        browser.close()

@@ -7,12 +7,12 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
+from conftest import CHROMIUM
 from live_server import running
 from PIL import Image
 
 from cgan.serve import create_app
 
-CHROMIUM = Path("/usr/bin/chromium")
 PHONE = {"width": 390, "height": 844}
 
 pytestmark = pytest.mark.skipif(
@@ -38,16 +38,6 @@ PIXEL_STATS = """img => {
 def server_url():
     with running(create_app()) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 import torch
+from conftest import CHROMIUM
 
 from cgan.cli import main
 from cgan.errors import CganError
@@ -22,7 +23,6 @@ from cgan.generation import load_generator
 from cgan.images import make_grid
 from cgan.web_demo import DEMO_FILE, export_web_demo
 
-CHROMIUM = Path("/usr/bin/chromium")
 needs_chromium = pytest.mark.skipif(
     not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}: apt-get install chromium (Debian's package)"
 )
@@ -65,16 +65,6 @@ def demo(tmp_path_factory):
 def demo_url(demo):
     with static_server(demo.folder) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
