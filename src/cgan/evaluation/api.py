@@ -15,6 +15,9 @@ Keys of the dict that `evaluate_images`, `evaluate_generator` and `evaluate_real
     evaluator_test_accuracy      the evaluator's own accuracy on the real test split (from its file)
     class_accuracy               fraction of images whose evaluator argmax equals their label
     per_class_accuracy           list, one entry per class (null for a class with no images)
+    confusion                    list of rows, one per class: row c holds the fractions of the images of
+                                 class c that the evaluator assigns to each class (rows sum to 1, the
+                                 diagonal is per_class_accuracy; null for a class with no images)
     fd_evaluator                 Frechet distance between Gaussians fitted to evaluator features of the
                                  images and of the reference; NOT the Inception FID, not comparable to it
     fd_evaluator_per_class       list, the same per class (null for a class with fewer than 2 images)

@@ -88,6 +88,16 @@ def choose_per_class(labels: np.ndarray, counts: np.ndarray, seed: int, stream: 
     return np.sort(np.concatenate(chosen))
 
 
+def confusion_matrix(
+    predictions: np.ndarray, labels: np.ndarray, num_classes: int
+) -> list[list[float] | None]:
+    """Row c: the fraction of the images labelled c that the evaluator calls each class (so the diagonal is
+    the per-class accuracy and each row sums to 1); None for a class with no images."""
+    counts = np.bincount(labels * num_classes + predictions, minlength=num_classes**2)
+    counts = counts.reshape(num_classes, num_classes)
+    return [(row / row.sum()).tolist() if row.any() else None for row in counts]
+
+
 def feature_metrics(
     features: torch.Tensor,
     predictions: np.ndarray,
@@ -111,6 +121,7 @@ def feature_metrics(
     return {
         "class_accuracy": float(correct.mean()),
         "per_class_accuracy": per_class_accuracy,
+        "confusion": confusion_matrix(predictions, labels, num_classes),
         "fd_evaluator": frechet_distance(*gaussian_stats(features), *gaussian_stats(ref_features)),
         "fd_evaluator_per_class": per_class_fd,
         "fd_evaluator_per_class_mean": float(np.mean(present)) if present else None,
