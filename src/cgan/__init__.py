@@ -5,6 +5,7 @@ generator = cgan.load_generator("runs/mnist")     # a run folder, or a bundled n
 images = generator.generate([7] * 16, seed=1)     # uint8 array (16, 28, 28)
 cgan.evaluate_generator(generator)                # class accuracy, fd_evaluator, precision/recall, CAS
 cgan.latent_grid_png(generator, 7, size=8)        # the pictures of `cgan interpolate`, `latent-grid`, `plot`
+cgan.evaluation_plot_png(cgan.evaluate_source("runs/mnist"))  # what `cgan evaluate --plot` draws
 """
 
 __version__ = "0.1.0"
@@ -19,6 +20,7 @@ from .training import TrainConfig, TrainResult, fit  # noqa: E402
 # matplotlib.
 _PICTURES = {
     "class_sheet": "visuals.pictures",
+    "evaluation_plot_png": "visuals.plots",
     "evolution_gif": "visuals.pictures",
     "interpolation": "visuals.pictures",
     "latent_grid_png": "visuals.pictures",

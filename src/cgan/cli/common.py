@@ -1,7 +1,9 @@
-"""What several commands share: the dataset names of the bundled generators, and choosing a generator by a
-run folder or --dataset."""
+"""What several commands share: the dataset names of the bundled generators, choosing a generator by a
+run folder or --dataset, and checking the name of a file to write."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from ..errors import CganError
 
@@ -18,3 +20,10 @@ def generator_source(args) -> str:
     if bool(args.run) == bool(args.dataset):
         raise CganError("give either a run folder or --dataset NAME (for the bundled generator), not both")
     return args.run or args.dataset
+
+
+def output_path(text: str, suffixes: tuple[str, ...], flag: str = "--out") -> Path:
+    path = Path(text)
+    if path.suffix.lower() not in suffixes:
+        raise CganError(f"{flag} must end in {' or '.join(suffixes)}, got {path.name!r}")
+    return path

@@ -3,9 +3,14 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+from ..checkpoint import check_writable
+from ..errors import CganError
 from ..progress import bars_on_terminal
 from ..units import positive_int, seed_number, thread_count
-from .common import DATASET_NAMES
+from .common import DATASET_NAMES, output_path
 
 
 def add_parsers(commands) -> None:
@@ -74,6 +79,11 @@ def add_evaluate_parser(commands) -> None:
     p.add_argument("--no-floor", action="store_true", help="skip the real-data floor beside the numbers")
     p.add_argument("--inception", action="store_true", help="add the Inception FID (needs torch-fidelity)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="also draw a .png: per-class accuracy beside the real floor, and the confusion matrix",
+    )
     p.add_argument("--data-dir", help="folder with the four IDX files (default: search the usual places)")
     p.add_argument("--evaluator", help="evaluator weights file (default: the one shipped with cgan)")
     p.add_argument("--threads", type=thread_count, help="CPU threads (default: PyTorch's choice)")
@@ -109,6 +119,18 @@ def print_table(title: str, columns: dict[str, dict]) -> None:
         print(f"per-class accuracy, {name}: {cells}")
 
 
+def plot_path(text: str) -> Path:
+    """--plot's file, checked before the slow evaluation: a .png in a folder that exists and takes files."""
+    path = output_path(text, (".png",), "--plot")
+    if path.is_dir():
+        raise CganError(f"--plot {path} is a folder; name a .png file in it")
+    if not path.parent.is_dir():
+        what = "is not a folder" if path.parent.exists() else "does not exist"
+        raise CganError(f"--plot {path}: the folder {path.parent} {what}")
+    check_writable(path.parent)
+    return path
+
+
 def run_evaluate(args) -> int:
     import json
     import time
@@ -118,6 +140,7 @@ def run_evaluate(args) -> int:
     from ..evaluation import evaluate_source
     from ..evaluation.api import DEFAULT_PER_CLASS
 
+    plot = plot_path(args.plot) if args.plot is not None else None
     if args.threads:
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
@@ -137,14 +160,31 @@ def run_evaluate(args) -> int:
     output["wall_s"] = round(time.perf_counter() - started, 1)
     if args.json:
         print(json.dumps(output))
-        return 0
-    result = {key: value for key, value in output.items() if key not in ("source", "floor", "wall_s")}
-    if args.real:
-        per_class = args.per_class or DEFAULT_PER_CLASS
-        title, columns = f"{args.dataset}: real train images ({per_class} per class)", {"real train": result}
     else:
-        title, columns = f"{result['dataset']}: {output['source']}", {"generated": result}
-        if "floor" in output:
-            columns["real floor"] = output["floor"]
-    print_table(f"{title}, seed {args.seed}, {output['wall_s']:.1f} s", columns)
+        result = {key: value for key, value in output.items() if key not in ("source", "floor", "wall_s")}
+        if args.real:
+            per_class = args.per_class or DEFAULT_PER_CLASS
+            title = f"{args.dataset}: real train images ({per_class} per class)"
+            columns = {"real train": result}
+        else:
+            title, columns = f"{result['dataset']}: {output['source']}", {"generated": result}
+            if "floor" in output:
+                columns["real floor"] = output["floor"]
+        print_table(f"{title}, seed {args.seed}, {output['wall_s']:.1f} s", columns)
+    if plot is not None:
+        write_plot(plot, output, args)
     return 0
+
+
+def write_plot(path: Path, output: dict, args) -> None:
+    from ..images import save_bytes
+    from ..visuals.plots import evaluation_plot_png
+
+    name = "real train" if args.real else "generated"
+    what = args.source or ("real train images" if args.real else "the bundled generator")
+    title = f"{output['dataset']}: {what}, {output['num_images']} images, seed {output['seed']}"
+    save_bytes(path, evaluation_plot_png(output, title=title, name=name))
+    # With --json, stdout holds the one JSON object only.
+    print(
+        f"wrote {path}: per-class accuracy and confusion matrix", file=sys.stderr if args.json else sys.stdout
+    )

@@ -13,7 +13,7 @@ from ..errors import CganError
 from ..run_folder import RunFolder, resolve_generator_file
 from ..units import positive_int, seed_number
 from .common import add_source_arguments as add_generator_arguments
-from .common import generator_source
+from .common import generator_source, output_path
 
 DEFAULT_SEED = 0  # a fixed default, so that the same command draws the same picture
 MAX_IMAGES = 10_000  # what one picture may ask the generator for
@@ -34,13 +34,6 @@ def add_source_arguments(p, seed_help: str = "random seed: same seed, same pictu
 def folder_of(args) -> RunFolder:
     """The run folder or bundled generator's folder named by the arguments."""
     return RunFolder(resolve_generator_file(generator_source(args)).parent)
-
-
-def output_path(text: str, suffixes: tuple[str, ...]) -> Path:
-    path = Path(text)
-    if path.suffix.lower() not in suffixes:
-        raise CganError(f"--out must end in {' or '.join(suffixes)}, got {path.name!r}")
-    return path
 
 
 def add_parsers(commands) -> None:

@@ -1,5 +1,7 @@
-"""Training curves of a run folder's metrics.csv as one PNG: losses, D's outputs, gradient norms and the
-quality measurements, drawn with matplotlib's object API on the Agg canvas (no display, no pyplot state).
+"""Training curves of a run folder's metrics.csv as one PNG (losses, D's outputs, gradient norms and the
+quality measurements), and what `cgan evaluate --plot` draws (per-class accuracy beside the real-data floor,
+the confusion matrix of the evaluator's predictions); both with matplotlib's object API on the Agg canvas
+(no display, no pyplot state).
 """
 
 from __future__ import annotations
@@ -7,14 +9,17 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ..errors import CheckpointError
+from ..errors import CganError, CheckpointError
 from ..run_folder import METRICS_FILE, QUALITY_COLUMNS, RunFolder, as_run_folder
 
 COLOURS = {"d": "tab:blue", "g": "tab:orange"}
+FLOOR_COLOUR = "0.6"  # the real-data floor beside the evaluated images' bars
+MAX_CELL_VALUES = 12  # classes up to which the confusion matrix writes its values in the cells
 QUALITY_STYLE = {  # column: (legend, colour); all but fd_evaluator lie in [0, 1]
     "class_accuracy": ("class accuracy", "tab:green"),
     "precision": ("precision", "tab:purple"),
@@ -159,6 +164,140 @@ def training_curves_png(folder: str | Path | RunFolder) -> bytes:
         "faint: every logged step; line: smoothed; dots: epoch means",
         fontsize=12,
     )
+    return png(figure)
+
+
+# --- cgan evaluate --plot ----------------------------------------------------------------------------
+
+
+def png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", metadata={"Software": None})  # no version stamp: same bytes
     return buffer.getvalue()
+
+
+def class_ticks(axes, classes: list[str], which: str) -> None:
+    """Class names along an axis, slanted where they are longer than a digit or two."""
+    positions, long = np.arange(len(classes)), max(len(name) for name in classes) > 2
+    size = 9 if len(classes) <= 20 else 6
+    if which == "x":
+        axes.set_xticks(
+            positions, classes, fontsize=size, rotation=40 if long else 0, ha="right" if long else "center"
+        )
+    else:
+        axes.set_yticks(positions, classes, fontsize=size)
+
+
+def as_floats(values: list) -> np.ndarray:
+    """A list with nulls (classes with no images) as floats, nan for null."""
+    return np.array([np.nan if value is None else value for value in values], dtype=float)
+
+
+def accuracy_axis_bottom(*accuracies: np.ndarray) -> float:
+    """Where the accuracy axis starts: 0, or a tenth below the lowest bar when all are above one half, so
+    that 0.98 and 1.00 can be told apart (the axis says where it starts)."""
+    values = np.concatenate(accuracies)
+    lowest = np.nanmin(values) if np.isfinite(values).any() else 0.0
+    return 0.0 if lowest < 0.5 else float(np.floor((lowest - 0.02) * 10) / 10)
+
+
+def draw_bars(axes, x: np.ndarray, values: np.ndarray, width: float, colour: str, label: str, bottom: float):
+    """Bars from the axis' bottom, each value above its bar where there is room for it."""
+    finite = np.isfinite(values)
+    axes.bar(x[finite], values[finite] - bottom, width, bottom=bottom, color=colour, label=label)
+    if len(x) <= MAX_CELL_VALUES:
+        for position, value in zip(x[finite], values[finite], strict=True):
+            axes.text(position, value, f" {value:.3f}", rotation=90, ha="center", va="bottom", fontsize=7)
+
+
+def draw_class_accuracy(axes, result: dict, floor: dict | None, name: str) -> None:
+    """One bar per class for the evaluated images, the floor's bar beside it, overall ones dashed."""
+    classes, x = result["classes"], np.arange(len(result["classes"]), dtype=float)
+    accuracy = as_floats(result["per_class_accuracy"])
+    floor_accuracy = as_floats(floor["per_class_accuracy"]) if floor else np.array([])
+    bottom = accuracy_axis_bottom(accuracy, floor_accuracy)
+    width = 0.4 if floor else 0.7
+    shift = width / 2 if floor else 0.0
+    draw_bars(axes, x - shift, accuracy, width, COLOURS["g"], name, bottom)
+    overall = result["class_accuracy"]
+    axes.axhline(
+        overall, color=COLOURS["g"], linestyle="--", linewidth=1, label=f"{name}, all classes: {overall:.3f}"
+    )
+    if floor:
+        draw_bars(
+            axes, x + shift, floor_accuracy, width, FLOOR_COLOUR, "real floor (real train images)", bottom
+        )
+        overall = floor["class_accuracy"]
+        axes.axhline(
+            overall,
+            color=FLOOR_COLOUR,
+            linestyle="--",
+            linewidth=1,
+            label=f"real floor, all classes: {overall:.3f}",
+        )
+    for position in x[np.isnan(accuracy)]:
+        axes.text(
+            position, bottom, " no images", rotation=90, ha="center", va="bottom", fontsize=8, color="0.4"
+        )
+    class_ticks(axes, classes, "x")
+    axes.set_xlim(-0.6, len(classes) - 0.4)
+    axes.set_ylim(bottom, 1 + 0.08 * (1 - bottom))  # room for the values above the bars
+    axes.set_yticks([tick for tick in axes.get_yticks() if bottom <= tick <= 1])
+    axes.set_xlabel("requested class")
+    axes.set_ylabel("fraction the evaluator assigns to the requested class")
+    axes.grid(axis="y", alpha=0.3)
+    axes.set_title("per-class accuracy" + (f" (the axis starts at {bottom:.1f})" if bottom else ""))
+
+
+def draw_confusion(axes, result: dict, name: str):
+    """The row-normalised confusion matrix (rows: requested class, columns: the evaluator's answer); rows of
+    classes with no images grey; the values in the cells for up to MAX_CELL_VALUES classes."""
+    classes = result["classes"]
+    matrix = np.array(
+        [as_floats(row) if row is not None else [np.nan] * len(classes) for row in result["confusion"]]
+    )
+    colours = matplotlib.colormaps["Blues"].with_extremes(bad="0.85")
+    image = axes.imshow(matrix, cmap=colours, vmin=0, vmax=1, interpolation="nearest")
+    if len(classes) <= MAX_CELL_VALUES:
+        for (row, column), value in np.ndenumerate(matrix):
+            if np.isfinite(value):
+                text, colour = (
+                    ("0", "0.6") if value == 0 else (f"{value:.3f}", "white" if value > 0.6 else "black")
+                )
+                axes.text(column, row, text, ha="center", va="center", fontsize=8, color=colour)
+    class_ticks(axes, classes, "x")
+    class_ticks(axes, classes, "y")
+    axes.set_xlabel("class the evaluator predicts")
+    axes.set_ylabel("requested class")
+    axes.set_title(f"confusion matrix of the {name} images (each row sums to 1)")
+    return image
+
+
+def evaluation_plot_png(
+    result: dict, floor: dict | None = None, title: str | None = None, name: str = "generated"
+) -> bytes:
+    """What `cgan evaluate --plot` draws, as PNG bytes: the per-class accuracy of the evaluated images as
+    bars, the real-data floor's beside them, and the confusion matrix of the evaluator's predictions.
+
+    `result` is what `evaluate_source`, `evaluate_generator`, `evaluate_images` or `evaluate_real` returned;
+    the floor is `floor`, else the result's own "floor" (evaluate_source's), else left out. `name` says what
+    the images are ("generated", "real train"). The same result gives the same bytes."""
+    if "confusion" not in result or "per_class_accuracy" not in result:
+        raise CganError("the plot needs what evaluate_source, evaluate_generator or evaluate_images return")
+    floor = floor if floor is not None else result.get("floor")
+    count = len(result["classes"])
+    side = min(max(5.0, 0.45 * count + 1.5), 16.0)  # inches per panel: room for the class names
+    figure = Figure(figsize=(2 * side + 2.5, side + 1.5), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    bars, confusion = figure.subplots(1, 2)
+    draw_class_accuracy(bars, result, floor, name)
+    # Below the panels (constrained layout makes room): on a panel, it would hide the tops of the bars.
+    figure.legend(*bars.get_legend_handles_labels(), loc="outside lower center", ncol=4, fontsize=9)
+    figure.colorbar(
+        draw_confusion(confusion, result, name), ax=confusion, shrink=0.8, label="fraction of the row"
+    )
+    if title is None:
+        what = result.get("source", f"{result['num_images']} images")
+        title = f"{result['dataset']}: {what}, seed {result['seed']}"
+    figure.suptitle(f"{title}\nas the evaluator network sees them", fontsize=12)
+    return png(figure)
