@@ -16,6 +16,7 @@ from ..errors import CganError
 from ..images import to_uint8
 from ..models import ArchConfig
 from ..progress import bar
+from .inference import inference_network
 
 # Images per forward pass when generating many: small chunks keep the activations in cache, which is
 # faster than one large batch on a CPU (docs/speed.md).
@@ -61,16 +62,26 @@ class TrainedGenerator:
     """A generator network together with what it was trained on: classes, latent size, source.
 
     `net` is a torch module taking (z, labels): the PyTorch network, or an ONNX Runtime session wrapped as
-    one (generation.onnx)."""
+    one (generation.onnx). Images are drawn by its fastest inference form (generation.inference), made from
+    net's weights at the first draw on its device, in `precision`: auto (bf16 where the CPU computes it
+    natively), bf16 or fp32."""
 
     def __init__(
-        self, net: torch.nn.Module, arch: ArchConfig, classes: Sequence[str], source: str, meta: dict
+        self,
+        net: torch.nn.Module,
+        arch: ArchConfig,
+        classes: Sequence[str],
+        source: str,
+        meta: dict,
+        precision: str = "auto",
     ):
         self.net = net.eval()
         self.arch = arch
         self.classes = tuple(classes)
         self.source = source
         self.meta = meta
+        self.precision = precision
+        self._inference: tuple[torch.device, torch.nn.Module] | None = None
 
     @property
     def device(self) -> torch.device:
@@ -105,4 +116,11 @@ class TrainedGenerator:
 
     def render(self, z: torch.Tensor, labels: torch.Tensor, batch_size: int = GENERATE_BATCH) -> np.ndarray:
         """uint8 images for given noise (N, latent_dim) and labels (indices, or class weights that blend)."""
-        return generate_images(self.net, z, labels, batch_size)
+        return generate_images(self.inference_net(), z, labels, batch_size)
+
+    def inference_net(self) -> torch.nn.Module:
+        """The network that draws the images: net's inference form on its current device, made once."""
+        device = self.device
+        if self._inference is None or self._inference[0] != device:
+            self._inference = device, inference_network(self.net, self.precision)
+        return self._inference[1]

@@ -10,10 +10,11 @@ from pathlib import Path
 import torch
 
 from ..checkpoint import GENERATOR_FORMAT, load_module, load_tensors
-from ..errors import CheckpointError
+from ..errors import CganError, CheckpointError
 from ..models import build_generator
 from ..run_folder import RunFolder, resolve_generator_file
 from .generator import TrainedGenerator
+from .inference import PRECISIONS
 
 
 def load_safetensors_generator(source: str | os.PathLike) -> TrainedGenerator:
@@ -44,10 +45,18 @@ LOADERS: dict[str, Callable[[str | os.PathLike], TrainedGenerator]] = {
 }
 
 
-def load_generator(source: str | os.PathLike, device: str | torch.device = "cpu") -> TrainedGenerator:
+def load_generator(
+    source: str | os.PathLike, device: str | torch.device = "cpu", precision: str = "auto"
+) -> TrainedGenerator:
     """Load a generator from a run folder, a weights file in one (generator.safetensors, best.safetensors),
-    a bundled name such as "mnist", or an exported .onnx file (run by ONNX Runtime, on the CPU)."""
+    a bundled name such as "mnist", or an exported .onnx file (run by ONNX Runtime, on the CPU).
+
+    precision: how PyTorch generators draw on the CPU: auto (bf16 where the CPU computes it natively, whose
+    images differ from fp32's by at most a grey level or two), bf16 or fp32 (the network's own arithmetic)."""
+    if precision not in PRECISIONS:
+        raise CganError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     loader = LOADERS.get(Path(source).suffix.lower(), load_safetensors_generator)
     generator = loader(source)
     generator.net.to(device)
+    generator.precision = precision
     return generator

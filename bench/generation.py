@@ -1,0 +1,137 @@
+"""Generation speed through the public API, each backend beside the network as trained, in one run.
+
+    python bench/generation.py [--images 20480] [--repeats 5] [--threads N]
+
+For the default 28x28 model (fresh weights: speed does not depend on their values), the bundled MNIST
+generator and the classic MLP CGAN architecture, prints images/s of `generator.generate(labels, seed=1)`
+for `--images` labels and the time of one image, per backend:
+- "network": the trained network itself in fp32, as generate ran it before generation.inference existed;
+- "folded fp32" and "folded bf16": generation.inference's rewrite (what generate uses now; auto = bf16
+  where the CPU computes it natively);
+- "onnxruntime": the exported .onnx (the onnx extra).
+Also the FLOPs per image (PyTorch's FlopCounterMode on the network as trained) and, from the measured
+convolution throughput of this CPU, the share of what that arithmetic allows. Backends are timed in turn,
+round after round; the median of the rounds is reported. Ratios are what to compare across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from cgan import data
+from cgan.generation import TrainedGenerator, generate_images, load_generator, noise
+from cgan.models import ArchConfig, build_generator
+from cgan.training import TrainConfig
+
+CONV_SHAPE = (128, 64, 7, 7), (256, 64, 2, 2)  # the default generator's largest convolution, in its folded form
+
+
+def conv_gflops(dtype: torch.dtype, repeats: int) -> float:
+    """This CPU's measured throughput on the largest convolution generation runs."""
+    x, w = torch.randn(CONV_SHAPE[0], dtype=dtype), torch.randn(CONV_SHAPE[1], dtype=dtype)
+    out = torch.nn.functional.conv2d(x, w, padding=1)
+    flops = 2 * out.numel() * w[0].numel()
+    times = []
+    for _ in range(repeats * 10):
+        start = time.perf_counter()
+        torch.nn.functional.conv2d(x, w, padding=1)
+        times.append(time.perf_counter() - start)
+    return flops / statistics.median(times) / 1e9
+
+
+def fresh_generator(arch_name: str) -> TrainedGenerator:
+    spec = data.get_spec("mnist")
+    arch = TrainConfig(arch=arch_name).arch_config(spec.num_classes, spec.image_shape)
+    meta = {"format": "cgan-generator", "dataset": "mnist", "classes": list(spec.classes), "arch": arch.to_dict()}
+    return TrainedGenerator(build_generator(arch), arch, spec.classes, "fresh", meta)
+
+
+def flops_per_image(generator: TrainedGenerator) -> float:
+    z, labels = noise(0, 64, generator.arch.latent_dim), torch.arange(64) % len(generator.classes)
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        generator.net.eval()(z, labels)
+    return counter.get_total_flops() / 64
+
+
+class NetworkAsTrained:
+    """generate() as it ran before generation.inference: the trained network itself, in fp32."""
+
+    def __init__(self, generator: TrainedGenerator):
+        self.generator = generator
+
+    def generate(self, labels: list[int], seed: int):
+        z = noise(seed, len(labels), self.generator.arch.latent_dim)
+        return generate_images(self.generator.net, z, torch.tensor(labels))
+
+
+def backends(generator: TrainedGenerator, arch: ArchConfig, tmp: Path) -> dict[str, object]:
+    runners: dict[str, object] = {"network": NetworkAsTrained(generator)}
+    if arch.arch == "dcgan":
+        for precision in ("fp32", "bf16"):
+            folded = TrainedGenerator(generator.net, arch, generator.classes, "", generator.meta, precision)
+            runners[f"folded {precision}"] = folded
+    try:
+        from cgan.export import export_onnx
+
+        export_onnx(generator, tmp / "g.onnx")
+        runners["onnxruntime"] = load_generator(tmp / "g.onnx")
+    except Exception as exc:  # the onnx extra is optional
+        print(f"  (no onnxruntime backend: {exc})")
+    return runners
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=20480, help="labels per generate call (default: 20480)")
+    parser.add_argument("--repeats", type=int, default=5, help="rounds; the median is reported (default: 5)")
+    parser.add_argument("--threads", type=int, help="torch threads (default: PyTorch's choice)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.images} images per call")
+    peak = {name: conv_gflops(dtype, args.repeats) for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    print("conv throughput of this CPU (GFLOP/s): " + ", ".join(f"{k} {v:.0f}" for k, v in peak.items()))
+
+    models = {"default 28x28": fresh_generator("dcgan"), "bundled mnist": load_generator("mnist"), "mlp": fresh_generator("mlp")}
+    labels = [i % 10 for i in range(args.images)]
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, generator in models.items():
+            flops = flops_per_image(generator)
+            allowed = {k: v * 1e9 / flops for k, v in peak.items()}
+            print(
+                f"\n{name}: {flops / 1e6:.2f} MFLOP per image; the conv throughput allows "
+                + ", ".join(f"{v:,.0f} images/s in {k}" for k, v in allowed.items())
+            )
+            runners = backends(generator, generator.arch, Path(tmp))
+            rates: dict[str, list[float]] = {k: [] for k in runners}
+            single: dict[str, list[float]] = {k: [] for k in runners}
+            for runner in runners.values():
+                runner.generate(labels[:256], seed=1)  # warm-up: builds the inference form, oneDNN kernels
+            for _ in range(args.repeats):
+                for backend, runner in runners.items():
+                    start = time.perf_counter()
+                    runner.generate(labels, seed=1)
+                    rates[backend].append(args.images / (time.perf_counter() - start))
+                    start = time.perf_counter()
+                    for _ in range(20):
+                        runner.generate([7], seed=1)
+                    single[backend].append((time.perf_counter() - start) / 20 * 1000)
+            base = statistics.median(rates["network"])
+            for backend in runners:
+                rate = statistics.median(rates[backend])
+                print(
+                    f"  {backend:<12} {rate:9,.0f} images/s  {rate / base:5.2f}x network  "
+                    f"{100 * rate / allowed['bf16']:5.1f}% of bf16 allowance  "
+                    f"one image {statistics.median(single[backend]):.2f} ms"
+                )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""The DCGAN generator rewritten for fast inference on a CPU: the same function, less arithmetic.
+
+Three exact rewrites of a trained DCGANGenerator in eval mode (docs/speed.md has what each bought):
+- Batch norm in eval mode is a per-channel affine map: it folds into the weights of the layer before it.
+- The label map beside the features goes through a linear up-convolution, so its contribution depends on
+  the class alone: it is computed once per class into a table and added as a bias, which takes the label
+  channels out of every convolution.
+- A stride-2, 4x4 transposed convolution computes each 2x2 block of its output from a 2x2 neighbourhood of
+  its input, through a different 2x2 slice of the kernel for each of the four positions in the block: it
+  equals one padded 2x2 convolution into four times the channels whose outputs are interleaved. oneDNN runs
+  a plain convolution several times as fast as a transposed one.
+
+With precision "bf16" the weights and activations are bfloat16 (accumulation stays fp32 inside oneDNN), on
+CPUs that compute it natively; "fp32" gives the network's own images up to float rounding.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models import DCGANGenerator
+
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def resolve_precision(name: str) -> str:
+    """auto -> bf16 where this CPU computes it natively (AVX-512 BF16 or AMX), else fp32."""
+    if name != "auto":
+        return name
+    return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
+
+
+def batch_norm_affine(norm: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scale, shift) with norm(x) == x * scale + shift per channel, in eval mode."""
+    assert norm.running_var is not None and norm.running_mean is not None
+    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    return scale, norm.bias - norm.running_mean * scale
+
+
+def phase_weight(weight: torch.Tensor) -> torch.Tensor:
+    """The weight (C, O, 4, 4) of ConvTranspose2d(C, O, 4, stride=2, padding=1) as the weight (4 O, C, 2, 2)
+    of a Conv2d with padding 1, its output channels in (a, b, o) order.
+
+    Output pixel (2m + a, 2n + b) of the transposed convolution reads inputs (m - 1 + a + r, n - 1 + b + s)
+    for r, s in {0, 1} through kernel tap (3 - a - 2r, 3 - b - 2s): the padded convolution's output
+    (m + a, n + b) in channels (a, b, :)."""
+    taps = torch.tensor([[3, 1], [2, 0]])  # taps[a, r] = 3 - a - 2r
+    rows = weight[:, :, taps]  # (C, O, a, r, 4)
+    both = rows[..., taps]  # (C, O, a, r, b, s)
+    return both.permute(2, 4, 1, 0, 3, 5).reshape(4 * weight.shape[1], weight.shape[0], 2, 2)
+
+
+def interleave(phases: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(N, 4 O, H + 1, W + 1) in (a, b, o) channel order -> (N, O, 2H, 2W) with pixel (2m + a, 2n + b) taken
+    from channel (a, b, o) at (m + a, n + b)."""
+    n, channels = phases.shape[:2]
+    phases = phases.view(n, 2, 2, channels // 4, height + 1, width + 1)
+    out = phases.new_empty(n, channels // 4, height, 2, width, 2)
+    for a in range(2):
+        for b in range(2):
+            out[:, :, :, a, :, b] = phases[:, a, b, :, a : a + height, b : b + width]
+    return out.view(n, channels // 4, 2 * height, 2 * width)
+
+
+class FoldedStage(nn.Module):
+    """One up-convolution of the generator: the 2x2 convolution, interleaved, plus the class's bias map,
+    then ReLU (or tanh at the image)."""
+
+    def __init__(self, weight: torch.Tensor, label_bias: torch.Tensor, shift: torch.Tensor, last: bool):
+        super().__init__()
+        self.register_buffer("weight", weight)
+        self.register_buffer("label_bias", label_bias)  # (classes, O, H, W): each class's label map, convolved
+        self.register_buffer("shift", shift[:, None, None])  # (O, 1, 1): batch norm's shift or the conv's bias
+        self.last = last
+
+    def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        height, width = features.shape[-2:]
+        out = interleave(F.conv2d(features, self.weight, padding=1), height, width)
+        if labels.is_floating_point():  # class weights blend the classes' bias maps
+            out = out + torch.einsum("nk,kohw->nohw", labels.to(out.dtype), self.label_bias)
+        else:
+            out = out + self.label_bias[labels]
+        out = out + self.shift
+        return torch.tanh(out) if self.last else torch.relu(out)
+
+
+class FoldedGenerator(nn.Module):
+    """A DCGANGenerator's function, (z, labels) -> images in [-1, 1], rewritten as the module doc says."""
+
+    @torch.no_grad()
+    def __init__(self, net: DCGANGenerator, dtype: torch.dtype = torch.float32):
+        super().__init__()
+        self.dtype = dtype
+        sizes = net.sizes
+        linear, _, norm, _ = net.project
+        scale, shift = batch_norm_affine(norm)
+        rows = linear.weight.view(norm.num_features, -1, linear.in_features) * scale[:, None, None]
+        self.register_buffer("project_weight", rows.reshape(-1, linear.in_features).t().contiguous().to(dtype))
+        self.register_buffer("project_bias", shift.repeat_interleave(sizes[0] ** 2).to(dtype))
+        self.first_shape = (norm.num_features, sizes[0], sizes[0])
+        stages = []
+        for size, bigger in zip(sizes, sizes[1:], strict=False):
+            up = getattr(net, f"up_{bigger}")
+            conv, last = up[0], bigger == sizes[-1]
+            if last:
+                scale, shift = torch.ones(conv.out_channels), conv.bias
+            else:
+                scale, shift = batch_norm_affine(up[1])
+            features = conv.in_channels - net.label_channels
+            label_maps = getattr(net, f"label_map_{size}").weight.view(-1, net.label_channels, size, size)
+            label_bias = F.conv_transpose2d(label_maps, conv.weight[features:], stride=2, padding=1)
+            weight = phase_weight(conv.weight[:features] * scale[None, :, None, None])
+            stages.append(
+                FoldedStage(
+                    weight.to(dtype), (label_bias * scale[None, :, None, None]).to(dtype), shift.to(dtype), last
+                )
+            )
+        self.stages = nn.ModuleList(stages)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        features = torch.relu(torch.addmm(self.project_bias, z.to(self.dtype), self.project_weight))
+        features = features.view(len(z), *self.first_shape)
+        for stage in self.stages:
+            features = stage(features, labels)
+        return features
+
+
+def inference_network(net: nn.Module, precision: str = "auto") -> nn.Module:
+    """The fastest exact-enough form of `net` for generating on the CPU: a FoldedGenerator for the
+    label-map DCGAN generator, `net` itself for every other network (and on other devices)."""
+    on_cpu = all(p.device.type == "cpu" for p in net.parameters())
+    if not isinstance(net, DCGANGenerator) or not on_cpu:
+        return net
+    dtype = torch.bfloat16 if resolve_precision(precision) == "bf16" else torch.float32
+    return FoldedGenerator(net.eval(), dtype).eval()
