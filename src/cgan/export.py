@@ -57,6 +57,7 @@ def export_onnx(
             )
         finally:
             exporter_log.setLevel(level)
+    assert program is not None  # the dynamo exporter returns its program (only the legacy one returns None)
     model = program.model_proto
     onnx.helper.set_model_props(model, {METADATA_KEY: json.dumps(generator.meta)})
     serialized = model.SerializeToString()

@@ -129,6 +129,7 @@ class DCGANGenerator(nn.Module):
 
     def __init__(self, cfg: ArchConfig):
         super().__init__()
+        assert cfg.g_width is not None  # ArchConfig.__post_init__ fills unset widths in
         self.sizes = feature_sizes(cfg.image_shape[1])
         widths = stage_widths(cfg.g_width, len(self.sizes) - 1)
         self.label_channels = label_channels = cfg.embed_dim
@@ -182,6 +183,7 @@ class DCGANCBNGenerator(nn.Module):
 
     def __init__(self, cfg: ArchConfig):
         super().__init__()
+        assert cfg.g_width is not None  # ArchConfig.__post_init__ fills unset widths in
         self.sizes = feature_sizes(cfg.image_shape[1])
         widths = stage_widths(cfg.g_width, len(self.sizes) - 1)
         first = self.sizes[0]
@@ -243,6 +245,7 @@ class DCGANDiscriminator(nn.Module):
         self.label_maps = cfg.cond_d == "concat"
         if self.label_maps:
             self.label_map = nn.Embedding(cfg.num_classes, height * width)
+        assert cfg.d_width is not None  # ArchConfig.__post_init__ fills unset widths in
         sizes = feature_sizes(height)
         layers: list[nn.Module] = []
         into = channels + self.label_maps
@@ -268,6 +271,7 @@ class MLPGenerator(nn.Module):
         self.image_shape = cfg.image_shape
         pixels = cfg.image_shape[0] * cfg.image_shape[1] * cfg.image_shape[2]
         width = cfg.g_width
+        assert width is not None  # ArchConfig.__post_init__ fills unset widths in
         self.label_embedding = LabelEmbedding(cfg.num_classes, cfg.embed_dim)
         self.net = nn.Sequential(
             nn.Linear(cfg.latent_dim + cfg.embed_dim, width),
@@ -294,6 +298,7 @@ class MLPDiscriminator(nn.Module):
         super().__init__()
         pixels = cfg.image_shape[0] * cfg.image_shape[1] * cfg.image_shape[2]
         width = cfg.d_width
+        assert width is not None  # ArchConfig.__post_init__ fills unset widths in
         self.label_maps = cfg.cond_d == "concat"
         if self.label_maps:
             self.label_map = nn.Embedding(cfg.num_classes, pixels)
@@ -317,8 +322,10 @@ def init_weights(module: nn.Module) -> None:
     """DCGAN initialisation (Radford et al. 2016): N(0, 0.02) weights, BatchNorm scales around 1."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
         nn.init.normal_(module.weight, 0.0, 0.02)
-        if getattr(module, "bias", None) is not None:
-            nn.init.zeros_(module.bias)
+        # nn.Embedding has no bias; a layer built with bias=False has None.
+        bias = getattr(module, "bias", None)
+        if bias is not None:
+            nn.init.zeros_(bias)
     elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)) and module.affine:
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
@@ -328,6 +335,7 @@ def init_weights(module: nn.Module) -> None:
 
 
 def build_generator(cfg: ArchConfig) -> nn.Module:
+    net: nn.Module
     if cfg.arch == "mlp":
         net = MLPGenerator(cfg)
     else:

@@ -123,7 +123,7 @@ class MetricsLog:
 
 
 def _number(cell: str | None) -> float:
-    return float(cell) if cell not in ("", None) else math.nan
+    return float(cell) if cell else math.nan  # an empty or missing cell: no value
 
 
 class RunFolder:

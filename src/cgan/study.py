@@ -250,7 +250,9 @@ def run_study(study: StudyConfig, progress: bool = True, log=print) -> dict:
 def run_in_processes(study: StudyConfig, variants: list[str], keep, log) -> None:
     """Train the variants as `cgan train` processes, study.jobs at a time, calling keep(variant, summary) as
     each finishes. Ctrl-C or SIGTERM stops them all (each saves, to resume next time); so does a failed one."""
-    waiting, running, failure = list(variants), {}, None
+    waiting = list(variants)
+    running: dict[str, VariantProcess] = {}
+    failure: str | None = None
     with StopSignal() as stop:
         try:
             while running or (waiting and not stop.requested and failure is None):

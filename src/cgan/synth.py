@@ -56,6 +56,7 @@ def class_counts(num_classes: int, per_class: int | None, count: int | None, pro
             raise CganError("--proportions splits --count; with --per-class every class gets the same number")
         counts = [per_class] * num_classes
     else:
+        assert count is not None  # exactly one of the two, as checked above
         weights = np.ones(num_classes) if proportions is None else np.asarray(proportions, dtype=float)
         if len(weights) != num_classes or not np.all(np.isfinite(weights)) or (weights < 0).any():
             raise CganError(f"--proportions needs {num_classes} non-negative weights, one per class")

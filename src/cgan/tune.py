@@ -92,11 +92,12 @@ def parse_dimension(text: str) -> Choice | Range:
     name = owned_name(name, text)
     kind = str(config_field(name).type)
     if ":" in spec:
-        low, high, *scale = spec.split(":")
+        low_text, high_text, *scale = spec.split(":")
         if not kind.startswith(("int", "float")) or scale not in ([], ["log"]):
             raise CganError(f"{text!r}: a range is LOW:HIGH or LOW:HIGH:log, for a number option")
-        low, high = typed_value(name, low.strip(), text), typed_value(name, high.strip(), text)
-        if low is None or high is None or not low < high:
+        low, high = typed_value(name, low_text.strip(), text), typed_value(name, high_text.strip(), text)
+        # typed_value gives a number option's numbers, or None for "none"
+        if not (isinstance(low, int | float) and isinstance(high, int | float) and low < high):
             raise CganError(f"{text!r}: a range needs LOW below HIGH")
         return Range(name, low, high, log=scale == ["log"])
     parts = [part.strip() for part in spec.split(",")]

@@ -113,10 +113,10 @@ def print_table(title: str, columns: dict[str, dict]) -> None:
     classes = next(iter(columns.values()))["classes"]
     for name, column in columns.items():
         accuracies = column["per_class_accuracy"]
-        cells = ", ".join(
+        per_class = ", ".join(
             f"{c} {'-' if a is None else format(a, '.3f')}" for c, a in zip(classes, accuracies, strict=True)
         )
-        print(f"per-class accuracy, {name}: {cells}")
+        print(f"per-class accuracy, {name}: {per_class}")
 
 
 def plot_path(text: str) -> Path:

@@ -68,6 +68,6 @@ def run(args) -> int:
     else:
         save_png(Path(args.out), make_grid(images, grid_columns(labels, args.count)), args.scale)
         written = args.out
-    names = ", ".join(generator.classes[i] for i in classes)
-    print(f"wrote {written}: {len(images)} images of {names} (seed {seed})")
+    class_names = ", ".join(generator.classes[i] for i in classes)
+    print(f"wrote {written}: {len(images)} images of {class_names} (seed {seed})")
     return 0

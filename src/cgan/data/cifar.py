@@ -61,9 +61,10 @@ def extract(archive: Path, dest: Path, filenames: tuple[str, ...]) -> None:
                 name = wanted.get(member.name.removeprefix("./"))
                 if name is None:
                     continue
-                if not member.isreg():
+                source = tar.extractfile(member) if member.isreg() else None
+                if source is None:
                     raise DataError(f"{archive}: {member.name} is not a regular file")
-                with tar.extractfile(member) as source, open(dest / name, "wb") as out:
+                with source, open(dest / name, "wb") as out:
                     while chunk := source.read(1 << 20):
                         out.write(chunk)
                 found.add(name)

@@ -75,6 +75,7 @@ class Dataset:
         """A short phrase for messages: what it is and where it is read from."""
         channels, height, width = self.image_shape
         shape = f"{height}x{width}, {'grayscale' if channels == 1 else 'colour'}"
+        where: str | None
         if self.kind == "builtin":
             where = self.name if self.location is None else f"{self.name} in {self.location}"
         else:
@@ -88,7 +89,7 @@ class Source:
 
     what: str
     claims: Callable[[str], bool]
-    open: Callable[[str, str | None, int | None, int | None], Dataset]
+    open: Callable[[str, str | os.PathLike | None, int | None, int | None], Dataset]
     read: Callable[[Dataset, str], tuple[np.ndarray, np.ndarray]]
 
 
@@ -135,6 +136,7 @@ def _open_folder(source: str, data_dir, image_size, channels) -> Dataset:
 
 
 def _read_folder(dataset: Dataset, split: str) -> tuple[np.ndarray, np.ndarray]:
+    assert dataset.cache_file is not None  # an image folder's Dataset always names its cache file
     return read_splits(dataset.cache_file)[split]
 
 
@@ -153,6 +155,7 @@ def _open_npz(source: str, data_dir, image_size, channels) -> Dataset:
 
 
 def _read_npz(dataset: Dataset, split: str) -> tuple[np.ndarray, np.ndarray]:
+    assert dataset.location is not None  # an .npz Dataset is always read from its file
     path = Path(dataset.location)
     meta, splits = load_npz(str(path), _stat(path), *dataset.options)
     if meta["fingerprint"] != dataset.fingerprint:

@@ -87,8 +87,8 @@ def _install_archive(spec: DatasetSpec, dest: Path, tmp: Path) -> None:
             md5.update(chunk)
     if md5.hexdigest() != spec.archive_md5:
         raise DataError(f"md5 mismatch: got {md5.hexdigest()}, expected {spec.archive_md5}")
-    with tempfile.TemporaryDirectory(dir=dest, prefix=".unpack.") as unpacked:
-        unpacked = Path(unpacked)
+    with tempfile.TemporaryDirectory(dir=dest, prefix=".unpack.") as folder:
+        unpacked = Path(folder)
         extract(tmp, unpacked, spec.filenames)
         for split in spec.files:
             READERS[spec.format](unpacked, spec, split)

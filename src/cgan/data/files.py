@@ -123,6 +123,7 @@ def _read_idx_split(folder: Path, spec: DatasetSpec, split: str) -> tuple[np.nda
     see verify.py)."""
     image_name, label_name = spec.files[split]
     image_file, label_file = file_in(folder, image_name), file_in(folder, label_name)
+    assert image_file is not None and label_file is not None  # find_data_dir chose a folder that has both
     image_bytes, label_bytes = read_bytes(image_file), read_bytes(label_file)
     images, labels = parse_idx(image_bytes, str(image_file)), parse_idx(label_bytes, str(label_file))
     check_shape(images, spec, image_file)

@@ -68,7 +68,8 @@ def _record(digest, rel: str, info: os.stat_result) -> None:
 def _images_in(folder: Path, sub: str, digest, seen: set[str]) -> tuple[list[str], list[str]]:
     """The image files under folder/sub, recursively and sorted, each recorded in `digest` with its size and
     modification time, and the files that are not images. Linked folders are followed once (`seen`)."""
-    images, others = [], []
+    images: list[str] = []
+    others: list[str] = []
     real = os.path.realpath(folder / sub)
     if real in seen:
         return images, others
@@ -145,8 +146,8 @@ def _from_labels_file(folder: Path) -> tuple[tuple[str, ...], list[str], list[in
         if rel.startswith("/") or ".." in rel.split("/"):
             raise DataError(f"{path}: {rel!r} is not a path inside {folder}")
         if label < 0 or (names is not None and label >= len(names)):
-            classes = f"0-{len(names) - 1} ({', '.join(names)})" if names is not None else "0 or more"
-            raise DataError(f"{path}: the label {label} of {rel} is not a class; the classes are {classes}")
+            valid = f"0-{len(names) - 1} ({', '.join(names)})" if names is not None else "0 or more"
+            raise DataError(f"{path}: the label {label} of {rel} is not a class; the classes are {valid}")
         files.append(rel)
         labels.append(label)
     missing = [rel for rel in files if not (folder / rel).is_file()]
@@ -218,12 +219,12 @@ def _plain(picture: Image.Image) -> Image.Image:
 def _decode(path: Path, size: int | None, channels: int | None) -> tuple[np.ndarray, tuple[int, int]]:
     """One image at `size` (None: its own size when square and supported, else DEFAULT_SIZE), (H, W) for
     grayscale content, (H, W, 3) for colour; and its own size."""
-    with Image.open(path) as picture:
-        native = picture.size
+    with Image.open(path) as opened:
+        native = opened.size
         own = native[0] if native[0] == native[1] and native[0] in SIZES else DEFAULT_SIZE
         target = size or own
-        picture.draft(None, (2 * target, 2 * target))  # JPEG: decode at a reduced scale where that is enough
-        picture = _plain(picture)
+        opened.draft(None, (2 * target, 2 * target))  # JPEG: decode at a reduced scale where that is enough
+        picture = _plain(opened)
         if channels == 1 and picture.mode == "RGB":
             picture = picture.convert("L")
         pixels = np.asarray(fit_square(picture, target))
@@ -236,7 +237,8 @@ def _decode_chunk(folder: str, files: list[str], size: int | None, channels: int
     """The decoded images stacked by shape, as (positions in `files`, array) groups (one, mostly, so that
     few objects cross between processes), the images' own sizes, the files that failed (path, reason) and
     those that vanished."""
-    by_shape, natives, failed, vanished = {}, set(), [], []
+    by_shape: dict[tuple[int, ...], tuple[list[int], list[np.ndarray]]] = {}  # shape -> (positions, images)
+    natives, failed, vanished = set(), [], []
     for position, rel in enumerate(files):
         try:
             pixels, native = _decode(Path(folder) / rel, size, channels)

@@ -100,7 +100,7 @@ class DatasetSpec:
         return class_index(self.name, self.classes, label, self.aliases)
 
 
-_IDX_FILES = {
+_IDX_FILES: dict[str, tuple[str, ...]] = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }

@@ -226,21 +226,26 @@ def evaluate_source(
     if real and inception:
         raise CganError("--inception is for generated images, not with --real")
     target = resolve_dataset(dataset, data_dir) if dataset else None
-    samples = bool(source) and is_sample_file(source)
+    samples = bool(source and is_sample_file(source))
     generator = None
     if samples and not target:
         raise CganError(f"say which dataset {source} holds: --dataset mnist or --dataset fashion-mnist")
     if samples and per_class:
         raise CganError("--per-class is for generators; an .npz or PNG folder is evaluated as it is")
     if not real and not samples:
-        if not source and not target:
+        if source:
+            generator = load_generator(source)
+        elif target:
+            generator = load_generator(target.name)
+        else:
             raise CganError(
                 "give a run folder, an .npz, a folder of PNGs, or --dataset NAME for the bundled generator"
             )
-        generator = load_generator(source or target.name)
         if source and target and generator.dataset != target.name:
             raise CganError(f"{source} was trained on {generator.dataset}, not {target.name}")
         target = target or generator.training_data(data_dir)
+    # Known by now: --real and samples need --dataset, and a generator brings its own.
+    assert target is not None
     evaluator = load_evaluator(target, evaluator_file) if evaluator_file else None
     per_class = per_class or DEFAULT_PER_CLASS
 
@@ -248,6 +253,7 @@ def evaluate_source(
         result = evaluate_real(target, per_class, seed, cas=cas, evaluator=evaluator)
         return {"source": "real train", **result}
     if generator is None:
+        assert source is not None  # no generator: `source` names an .npz or a folder of PNGs
         path = Path(source)
         images, labels = read_npz(path) if path.suffix.lower() == ".npz" else read_png_folder(path, target)
         result = evaluate_images(images, labels, target, seed, cas, evaluator, inception=inception)

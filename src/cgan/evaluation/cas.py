@@ -38,17 +38,17 @@ def _cas_net(num_classes: int, channels: int) -> nn.Module:
 
 def train_and_test_classifier(images: np.ndarray, labels: np.ndarray, dataset: Dataset, seed: int) -> float:
     """Train `_cas_net` on (images, labels) for CAS_EPOCHS; its accuracy on the whole real test split."""
-    images, labels = torch.from_numpy(images), torch.from_numpy(labels)
+    train_images, train_labels = torch.from_numpy(images), torch.from_numpy(labels)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = _cas_net(dataset.num_classes, dataset.image_shape[0])
     order = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
     net.train()
-    with bar(CAS_EPOCHS * -(-len(images) // CAS_BATCH), "CAS classifier", unit="step") as progress:
+    with bar(CAS_EPOCHS * -(-len(train_images) // CAS_BATCH), "CAS classifier", unit="step") as progress:
         for _ in range(CAS_EPOCHS):
-            for batch in torch.randperm(len(images), generator=order).split(CAS_BATCH):
-                loss = F.cross_entropy(net(to_float(images[batch])), labels[batch])
+            for batch in torch.randperm(len(train_images), generator=order).split(CAS_BATCH):
+                loss = F.cross_entropy(net(to_float(train_images[batch])), train_labels[batch])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -202,7 +202,8 @@ def fit_evaluator(
     with torch.random.fork_rng(devices=[]):  # leave the caller's random state untouched
         torch.manual_seed(seed)
         net = Evaluator(dataset.num_classes, channels=dataset.image_shape[0])
-        net = net.to(memory_format=torch.channels_last)
+        # torch's overloads of Module.to leave out memory_format, which it takes (its docstring shows it).
+        net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     order = torch.Generator().manual_seed(seed)
     steps_per_epoch = math.ceil(len(images) / batch_size)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)

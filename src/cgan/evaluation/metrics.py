@@ -107,7 +107,8 @@ def feature_metrics(
     num_classes: int,
 ) -> dict:
     correct = predictions == labels
-    per_class_accuracy, per_class_fd = [], []
+    per_class_accuracy: list[float | None] = []
+    per_class_fd: list[float | None] = []
     for cls in range(num_classes):
         mine, theirs = labels == cls, ref_labels == cls
         per_class_accuracy.append(float(correct[mine].mean()) if mine.any() else None)

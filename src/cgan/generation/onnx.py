@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -41,7 +42,7 @@ class OnnxNetwork(torch.nn.Module):
         return torch.from_numpy(images)
 
 
-def load_onnx_generator(path: str | Path) -> TrainedGenerator:
+def load_onnx_generator(path: str | os.PathLike) -> TrainedGenerator:
     """A generator from a file written by export_onnx, on ONNX Runtime with as many threads as PyTorch uses."""
     _, onnxruntime = onnx_modules()
     path = Path(path)

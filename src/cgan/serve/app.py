@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -123,7 +123,7 @@ def grid_png(images: np.ndarray, scale: int) -> bytes:
     return png_bytes(make_grid(images, math.ceil(math.sqrt(len(images)))), scale)
 
 
-def encoded_pngs(images: np.ndarray, scale: int) -> list[str]:
+def encoded_pngs(images: Iterable[np.ndarray], scale: int) -> list[str]:
     return [base64.b64encode(png_bytes(image, scale)).decode("ascii") for image in images]
 
 
@@ -138,7 +138,9 @@ def interpolation_frames(
     return [make_grid(frame, count) for frame in frames]
 
 
-REFUSED_HOST = {400: {"model": Problem, "description": "the Host header names a host not served here"}}
+REFUSED_HOST: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "the Host header names a host not served here"}
+}
 
 
 B = TypeVar("B", bound=BaseModel)
@@ -172,7 +174,7 @@ def operation(
 def answers(media: dict, json_model: type[BaseModel] | None = None) -> dict:
     """What OpenAPI says a generating operation answers: the image (or JSON), and every refusal."""
     seed_header = {"description": "the seed drawn with", "schema": {"type": "string", "pattern": "^[0-9]+$"}}
-    success = {
+    success: dict[str, Any] = {
         "description": "the image, or JSON with base64 PNGs for format json",
         "content": media,
         "headers": {"X-Seed": seed_header, "X-Model": {"description": "the model", "schema": {"type": "string"}}},
@@ -293,12 +295,13 @@ def add_image_routes(app: FastAPI, served: Served) -> None:
         label = served.class_of(generator, "label", body.label)
         served.check_cost(generator, body.count, body.scale, "count or scale")
         seed = random_seed() if body.seed is None else body.seed
-        encode = grid_png if body.format == "png" else encoded_pngs
-        content = await pool.draw(generator, [label] * body.count, seed, lambda im: encode(im, body.scale))
+        labels = [label] * body.count
         if body.format == "png":
+            content = await pool.draw(generator, labels, seed, lambda im: grid_png(im, body.scale))
             return image(content, "image/png", name, seed)
+        pngs = await pool.draw(generator, labels, seed, lambda im: encoded_pngs(im, body.scale))
         answer = GeneratedImages(
-            model=name, label=label, class_name=generator.classes[label], seed=seed, images=content
+            model=name, label=label, class_name=generator.classes[label], seed=seed, images=pngs
         )
         return as_json(answer, name, seed)
 

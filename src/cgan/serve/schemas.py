@@ -3,7 +3,7 @@ schema is generated from them, so it says exactly what the server takes and give
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import (
@@ -16,8 +16,10 @@ from pydantic import (
     ValidationInfo,
     WithJsonSchema,
     WrapValidator,
+    create_model,
     field_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from ..generation import (
@@ -34,8 +36,9 @@ from .limits import (
 )
 
 
-def bounded(low: int, high: int, what: str) -> Any:
-    """An int field in low..high whose error states the whole allowed range, not only the bound it broke."""
+def bounded(low: int, high: int, what: str) -> tuple[FieldInfo, WrapValidator]:
+    """What makes an int field one in low..high whose error states the whole allowed range, not only the
+    bound it broke: `Annotated[int, *bounded(...)]`."""
 
     def check(value, handler):
         try:
@@ -49,7 +52,7 @@ def bounded(low: int, high: int, what: str) -> Any:
                 ) from None
             raise
 
-    return Annotated[int, Field(ge=low, le=high, description=f"{what}, {low}-{high}"), WrapValidator(check)]
+    return Field(ge=low, le=high, description=f"{what}, {low}-{high}"), WrapValidator(check)
 
 
 def label_type(value, handler):
@@ -68,8 +71,10 @@ Label = Annotated[
     StrictInt | Annotated[StrictStr, Field(min_length=1, max_length=MAX_NAME_CHARS)],
     WrapValidator(label_type),
 ]
-Seed = bounded(0, MAX_SEED, "random seed, the same seed gives the same bytes (default: a fresh one)")
-Scale = bounded(1, MAX_SCALE, "enlarge each pixel this many times")
+Seed = Annotated[
+    int, *bounded(0, MAX_SEED, "random seed, the same seed gives the same bytes (default: a fresh one)")
+]
+Scale = Annotated[int, *bounded(1, MAX_SCALE, "enlarge each pixel this many times")]
 
 
 class Body(BaseModel):
@@ -77,7 +82,63 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-def request_models(models: dict[str, TrainedGenerator]) -> tuple[type[Body], type[Body], type[Body]]:
+BodyT = TypeVar("BodyT", bound=Body)
+
+
+class GenImagesRequest(Body):
+    """The body earlier CGAN demos published: one image of class `value`, or a grid_size x grid_size
+    grid."""
+
+    value: Label
+    grid: bool = False
+    grid_size: Annotated[
+        int,
+        *bounded(0, MAX_GRID_SIZE, "images per side of the grid when grid is true"),
+        Field(validate_default=True),  # grid true without a grid_size is an error too
+    ] = 0
+    model: StrictStr | None = None
+    seed: Seed | None = None
+
+    @field_validator("grid_size")
+    @classmethod
+    def grid_needs_a_size(cls, grid_size: int, info: ValidationInfo) -> int:
+        if info.data.get("grid") and grid_size < 1:
+            raise PydanticCustomError(
+                "grid_size", "must be 1-{high} when grid is true", {"high": MAX_GRID_SIZE}
+            )
+        return grid_size
+
+
+class GenerateRequest(Body):
+    """`count` images of one class, as one PNG grid or as JSON with one base64 PNG per image."""
+
+    model: StrictStr | None = None
+    label: Label
+    count: Annotated[int, *bounded(1, MAX_COUNT, "number of images")] = 16
+    seed: Seed | None = None
+    format: Literal["png", "json"] = "png"
+    scale: Scale = 1
+
+
+class InterpolateRequest(Body):
+    """Frames that blend class `start` into class `end` with the noise fixed, or, without `end`, that
+    move the noise of one class along a great circle (the style changes, the class stays)."""
+
+    model: StrictStr | None = None
+    start: Label
+    end: Label | None = None
+    steps: Annotated[int, *bounded(2, MAX_STEPS, "frames from start to end, both included")] = 16
+    count: Annotated[int, *bounded(1, MAX_GRID_SIZE, "images side by side in each frame")] = 1
+    seed: Seed | None = None
+    format: Literal["gif", "json"] = "gif"
+    scale: Scale = 1
+    frame_ms: Annotated[int, *bounded(20, MAX_FRAME_MS, "milliseconds per GIF frame")] = 80
+    bounce: bool = Field(True, description="GIF plays forward then back, so the loop never jumps")
+
+
+def request_models(
+    models: dict[str, TrainedGenerator],
+) -> tuple[type[GenImagesRequest], type[GenerateRequest], type[InterpolateRequest]]:
     """The request bodies, their schema naming this server's models and classes. Class names are matched
     ignoring case and punctuation, so the server also takes spellings the schema does not list."""
     names = list(models)
@@ -96,57 +157,20 @@ def request_models(models: dict[str, TrainedGenerator]) -> tuple[type[Body], typ
         ],
         "description": f"a class of the model, by index or by name ({listed})",
     }
-    ModelName = Annotated[StrictStr, WithJsonSchema(model_schema)]
-    ServedLabel = Annotated[Label, WithJsonSchema(label_schema)]
+    served_model = (Annotated[StrictStr, WithJsonSchema(model_schema)] | None, None)
+    served_label = Annotated[Label, WithJsonSchema(label_schema)]
 
-    class GenImagesRequest(Body):
-        """The body earlier CGAN demos published: one image of class `value`, or a grid_size x grid_size
-        grid."""
+    def served(body: type[BodyT], **fields: Any) -> type[BodyT]:
+        """`body` (same name, same docstring) with `fields`, (type, default) pairs, declared anew."""
+        return create_model(body.__name__, __base__=body, __doc__=body.__doc__, **fields)
 
-        value: ServedLabel
-        grid: bool = False
-        grid_size: Annotated[
-            bounded(0, MAX_GRID_SIZE, "images per side of the grid when grid is true"),
-            Field(validate_default=True),  # grid true without a grid_size is an error too
-        ] = 0
-        model: ModelName | None = None
-        seed: Seed | None = None
-
-        @field_validator("grid_size")
-        @classmethod
-        def grid_needs_a_size(cls, grid_size: int, info: ValidationInfo) -> int:
-            if info.data.get("grid") and grid_size < 1:
-                raise PydanticCustomError(
-                    "grid_size", "must be 1-{high} when grid is true", {"high": MAX_GRID_SIZE}
-                )
-            return grid_size
-
-    class GenerateRequest(Body):
-        """`count` images of one class, as one PNG grid or as JSON with one base64 PNG per image."""
-
-        model: ModelName | None = None
-        label: ServedLabel
-        count: bounded(1, MAX_COUNT, "number of images") = 16
-        seed: Seed | None = None
-        format: Literal["png", "json"] = "png"
-        scale: Scale = 1
-
-    class InterpolateRequest(Body):
-        """Frames that blend class `start` into class `end` with the noise fixed, or, without `end`, that
-        move the noise of one class along a great circle (the style changes, the class stays)."""
-
-        model: ModelName | None = None
-        start: ServedLabel
-        end: ServedLabel | None = None
-        steps: bounded(2, MAX_STEPS, "frames from start to end, both included") = 16
-        count: bounded(1, MAX_GRID_SIZE, "images side by side in each frame") = 1
-        seed: Seed | None = None
-        format: Literal["gif", "json"] = "gif"
-        scale: Scale = 1
-        frame_ms: bounded(20, MAX_FRAME_MS, "milliseconds per GIF frame") = 80
-        bounce: bool = Field(True, description="GIF plays forward then back, so the loop never jumps")
-
-    return GenImagesRequest, GenerateRequest, InterpolateRequest
+    return (
+        served(GenImagesRequest, model=served_model, value=(served_label, ...)),
+        served(GenerateRequest, model=served_model, label=(served_label, ...)),
+        served(
+            InterpolateRequest, model=served_model, start=(served_label, ...), end=(served_label | None, None)
+        ),
+    )
 
 
 # --- what the server answers ----------------------------------------------------------------------

@@ -7,6 +7,8 @@ every transform is differentiable, G's gradients pass through it. Images are in 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -55,7 +57,13 @@ def contrast(images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
     return (images - mean) * factor.to(images.dtype) + mean
 
 
-TRANSFORMS = {"translation": translation, "cutout": cutout, "brightness": brightness, "contrast": contrast}
+# Each takes (images, rng) and returns the transformed images.
+TRANSFORMS: dict[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]] = {
+    "translation": translation,
+    "cutout": cutout,
+    "brightness": brightness,
+    "contrast": contrast,
+}
 
 
 def parse_policy(policy: str) -> tuple[str, ...]:

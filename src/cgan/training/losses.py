@@ -7,6 +7,7 @@ logits. WGAN-GP adds a penalty on the critic's input gradients, which the traini
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -50,8 +51,8 @@ def wasserstein_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
 
 
 class AdversarialLoss(NamedTuple):
-    d_loss: object
-    g_loss: object
+    d_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (real logits, fake logits) -> loss
+    g_loss: Callable[[torch.Tensor], torch.Tensor]  # fake logits -> loss
     gradient_penalty: bool = False  # WGAN-GP: the critic's loss also needs `gradient_penalty`
 
 

@@ -42,6 +42,7 @@ class TimedEvaluations:
         self.next = self.following(seconds) if interval else math.inf
 
     def following(self, seconds: float) -> float:
+        assert self.interval is not None  # without one, `next` stays infinite and this is never called
         return (seconds // self.interval + 1) * self.interval
 
     def due(self, seconds: float) -> bool:
@@ -57,7 +58,7 @@ class StopSignal:
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.requested = False
         self.previous: dict = {}
 

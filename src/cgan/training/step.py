@@ -52,11 +52,12 @@ class GANStep:
         self.bf16 = resolve_precision(config.precision, device) == "bf16"
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         generator = dist.synchronise_batch_norm(build_generator(arch))
-        self.generator = generator.to(device, memory_format=self.memory_format)
+        # torch's overloads of Module.to leave out memory_format, which it takes (its docstring shows it).
+        self.generator = generator.to(device, memory_format=self.memory_format)  # type: ignore[call-overload]
         # The exponential moving average of the generator's weights: what samples, evaluation and
         # generator.safetensors use when --ema is on (smoother than the last step's weights).
         self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False) if config.ema else None
-        self.discriminator = build_discriminator(arch).to(device, memory_format=self.memory_format)
+        self.discriminator = build_discriminator(arch).to(device, memory_format=self.memory_format)  # type: ignore[call-overload]
         betas = (config.beta1, config.beta2)
         fused = device.type in ("cpu", "cuda")  # Adam's fused kernel: same maths, faster (docs/speed.md)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas, fused=fused)
@@ -164,6 +165,7 @@ class GANStep:
         The decay warms up as (1 + step) / (10 + step): a 0.999 average from the first step would drag the
         random initial weights along for thousands of steps (measured: chance-level samples after epoch 1).
         """
+        assert self.ema is not None and self.config.ema is not None, "only a run with --ema has an average"
         decay = min(self.config.ema, (1 + self.step) / (10 + self.step))
         ema_params = list(self.ema.parameters())
         torch._foreach_lerp_(ema_params, list(self.generator.parameters()), 1.0 - decay)

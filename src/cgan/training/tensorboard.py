@@ -45,7 +45,8 @@ class TensorBoardLog:
 
         options = {key: "none" if value is None else value for key, value in config.to_dict().items()}
         for summary in hparams(options, dict.fromkeys(TAGS.values(), 0.0)):
-            self.writer.file_writer.add_summary(summary)
+            # SummaryWriter sets file_writer to None in __init__ and fills it in untyped code: mypy sees None.
+            self.writer.file_writer.add_summary(summary)  # type: ignore[attr-defined]
 
     def mirroring(self, log: Callable[[dict], None]) -> Callable[[dict], None]:
         """`log` (which appends a row to metrics.csv), also writing the row's values as scalars."""

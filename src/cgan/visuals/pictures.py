@@ -51,6 +51,7 @@ def interpolation(
     if classes is not None:
         frames = class_interpolation(generator, classes, steps, count, seed)
     else:
+        assert label is not None  # exactly one of the two, as checked above
         frames = noise_interpolation(generator, label, steps, count, seed)
     if fmt == "png":
         strips = frames.swapaxes(0, 1).reshape(-1, *frames.shape[2:])  # row r: noise vector r, left to right
@@ -75,7 +76,9 @@ def latent_grid_png(
 
 def font(scale: int) -> ImageFont.FreeTypeFont:
     """Pillow's own font (no system fonts), so the same text gives the same pixels on every machine."""
-    return ImageFont.load_default(size=6 * scale + 6)
+    loaded = ImageFont.load_default(size=6 * scale + 6)
+    assert isinstance(loaded, ImageFont.FreeTypeFont)  # what load_default returns whenever given a size
+    return loaded
 
 
 def labelled_sheet(
@@ -91,7 +94,7 @@ def labelled_sheet(
     text = font(scale)
     white = 255 if body.mode == "L" else (255, 255, 255)
     margin = round(max(text.getlength(name) for name in rows)) + 4 * scale
-    header = text.size + 4 * scale
+    header = int(text.size) + 4 * scale  # the size we gave, an int (Pillow types it as a float)
     sheet = Image.new(body.mode, (margin + body.width, header + body.height))
     sheet.paste(body, (margin, header))
     draw = ImageDraw.Draw(sheet)
@@ -150,8 +153,9 @@ def evolution_gif(folder: str | Path | RunFolder, scale: int = 1, frame_ms: int 
         with open_picture(path) as picture:
             grid = picture.convert(picture.mode if picture.mode in ("L", "RGB") else "RGB")
         text = font(max(1, grid.width // 300))
-        frame = Image.new(grid.mode, (grid.width, grid.height + text.size + 8))
-        frame.paste(grid, (0, text.size + 8))
+        caption_height = int(text.size) + 8  # the size we gave, an int (Pillow types it as a float)
+        frame = Image.new(grid.mode, (grid.width, grid.height + caption_height))
+        frame.paste(grid, (0, caption_height))
         white = 255 if frame.mode == "L" else (255, 255, 255)
         ImageDraw.Draw(frame).text((4, 4), f"epoch {epoch} of {last}", fill=white, font=text)
         frames.append(np.asarray(frame))
