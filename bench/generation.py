@@ -1,6 +1,7 @@
 """Generation speed through the public API, each backend beside the network as trained, in one run.
 
     python bench/generation.py [--images 20480] [--repeats 5] [--threads N]
+    python bench/generation.py --quality [--seeds 0,1,2] [--data-dir DIR]
 
 For the default 28x28 model (fresh weights: speed does not depend on their values), the bundled MNIST
 generator and the classic MLP CGAN architecture, prints images/s of `generator.generate(labels, seed=1)`
@@ -12,6 +13,10 @@ for `--images` labels and the time of one image, per backend:
 Also the FLOPs per image (PyTorch's FlopCounterMode on the network as trained) and, from the measured
 convolution throughput of this CPU, the share of what that arithmetic allows. Backends are timed in turn,
 round after round; the median of the rounds is reported. Ratios are what to compare across machines.
+
+--quality instead measures what bf16 generation does to the images: `cgan evaluate`'s class accuracy,
+fd_evaluator, precision and recall of each bundled generator drawn in fp32 and in bf16, for several seeds
+(the seed-to-seed spread is the noise a difference has to stand out of).
 """
 
 from __future__ import annotations
@@ -26,11 +31,15 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from cgan import data
+from cgan.evaluation.api import evaluate_generator
 from cgan.generation import TrainedGenerator, generate_images, load_generator, noise
 from cgan.models import ArchConfig, build_generator
 from cgan.training import TrainConfig
 
-CONV_SHAPE = (128, 64, 7, 7), (256, 64, 2, 2)  # the default generator's largest convolution, in its folded form
+CONV_SHAPE = (
+    (128, 64, 7, 7),
+    (256, 64, 2, 2),
+)  # the default generator's largest convolution, in its folded form
 
 
 def conv_gflops(dtype: torch.dtype, repeats: int) -> float:
@@ -49,7 +58,12 @@ def conv_gflops(dtype: torch.dtype, repeats: int) -> float:
 def fresh_generator(arch_name: str) -> TrainedGenerator:
     spec = data.get_spec("mnist")
     arch = TrainConfig(arch=arch_name).arch_config(spec.num_classes, spec.image_shape)
-    meta = {"format": "cgan-generator", "dataset": "mnist", "classes": list(spec.classes), "arch": arch.to_dict()}
+    meta = {
+        "format": "cgan-generator",
+        "dataset": "mnist",
+        "classes": list(spec.classes),
+        "arch": arch.to_dict(),
+    }
     return TrainedGenerator(build_generator(arch), arch, spec.classes, "fresh", meta)
 
 
@@ -87,19 +101,47 @@ def backends(generator: TrainedGenerator, arch: ArchConfig, tmp: Path) -> dict[s
     return runners
 
 
+def quality(seeds: list[int], data_dir: str | None) -> None:
+    keys = ("class_accuracy", "fd_evaluator", "precision", "recall")
+    for name in ("mnist", "fashion-mnist"):
+        print(f"\n{name} (1,000 per class), mean and seed-to-seed range over seeds {seeds}:")
+        for precision in ("fp32", "bf16"):
+            generator = load_generator(name, precision=precision)
+            runs = [evaluate_generator(generator, seed=seed, cas=False, data_dir=data_dir) for seed in seeds]
+            cells = [
+                f"{key} {statistics.mean(r[key] for r in runs):.4f} "
+                f"[{min(r[key] for r in runs):.4f}, {max(r[key] for r in runs):.4f}]"
+                for key in keys
+            ]
+            print(f"  {precision}: " + "  ".join(cells))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=20480, help="labels per generate call (default: 20480)")
     parser.add_argument("--repeats", type=int, default=5, help="rounds; the median is reported (default: 5)")
     parser.add_argument("--threads", type=int, help="torch threads (default: PyTorch's choice)")
+    parser.add_argument("--quality", action="store_true", help="evaluate fp32 against bf16 images instead")
+    parser.add_argument("--seeds", default="0,1,2", help="--quality: evaluation seeds (default: 0,1,2)")
+    parser.add_argument("--data-dir", help="--quality: the datasets' folder (default: the usual places)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.quality:
+        quality([int(seed) for seed in args.seeds.split(",")], args.data_dir)
+        return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.images} images per call")
-    peak = {name: conv_gflops(dtype, args.repeats) for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    peak = {
+        name: conv_gflops(dtype, args.repeats)
+        for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))
+    }
     print("conv throughput of this CPU (GFLOP/s): " + ", ".join(f"{k} {v:.0f}" for k, v in peak.items()))
 
-    models = {"default 28x28": fresh_generator("dcgan"), "bundled mnist": load_generator("mnist"), "mlp": fresh_generator("mlp")}
+    models = {
+        "default 28x28": fresh_generator("dcgan"),
+        "bundled mnist": load_generator("mnist"),
+        "mlp": fresh_generator("mlp"),
+    }
     labels = [i % 10 for i in range(args.images)]
     with tempfile.TemporaryDirectory() as tmp:
         for name, generator in models.items():

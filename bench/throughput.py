@@ -1,4 +1,5 @@
-"""Training and generation speed of the default model, fp32 against the fast path, measured in one run.
+"""Training speed of the default model, fp32 against the fast path, measured in one run (generation:
+bench/generation.py).
 
     python bench/throughput.py [--steps 40] [--repeats 5] [--threads N] [--data-dir DIR]
 
@@ -6,7 +7,6 @@ Prints, for this machine:
 - the measured matmul and convolution throughput (GFLOP/s, fp32 and bf16), to put the model's beside;
 - training images/s of the default model in fp32 and with each speed option alone and all together, with
   the ratio to fp32 (options timed in turn, round after round; the median of the rounds is reported);
-- generation images/s at batch 1, 64 and 1024, and the time of one image;
 - the peak resident memory of a `cgan train` process.
 Absolute figures vary between machines and with their load; the ratios are what to compare.
 """
@@ -25,9 +25,6 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from cgan import data
-from cgan.export import export_onnx
-from cgan.generation import TrainedGenerator, load_generator
-from cgan.models import build_generator
 from cgan.training import TrainConfig
 from cgan.training.step import GANStep
 
@@ -117,42 +114,6 @@ def training_speed(images, labels, steps: int, repeats: int, tmp: Path) -> dict[
     return result
 
 
-def generation_speed(repeats: int, tmp: Path) -> dict[str, dict[str, float]]:
-    """images/s at batch 1, 64 and 1024 (and ms for one image) per model and backend."""
-    spec = data.get_spec("mnist")
-    arch = TrainConfig().arch_config(spec.num_classes, spec.image_shape)
-    meta = {
-        "format": "cgan-generator",
-        "dataset": "mnist",
-        "classes": list(spec.classes),
-        "arch": arch.to_dict(),
-    }
-    models = {
-        "default model": TrainedGenerator(build_generator(arch), arch, spec.classes, "fresh", meta),
-        "bundled mnist": load_generator("mnist"),
-    }
-    result = {}
-    for name, generator in models.items():
-        export_onnx(generator, tmp / "g.onnx")
-        backends = {"torch": generator, "onnxruntime": load_generator(tmp / "g.onnx")}
-        for backend, runner in backends.items():
-            rates = {}
-            for batch in (1, 64, 1024):
-                labels = [i % 10 for i in range(batch)]
-                calls = 50 if batch == 1 else 1
-                seconds = timed(
-                    lambda r=runner, labels=labels, calls=calls: [
-                        r.generate(labels, seed=0) for _ in range(calls)
-                    ],
-                    repeats,
-                )
-                rates[f"batch {batch}"] = batch * calls / seconds
-                if batch == 1:
-                    rates["one image ms"] = seconds / calls * 1000
-            result[f"{name}, {backend}"] = rates
-    return result
-
-
 PEAK_RSS_OF_TRAIN = """
 import sys
 from cgan.cli import main
@@ -195,11 +156,6 @@ def main() -> None:
             print(
                 f"  {name:<16} {rate:8.0f} images/s  {rate / base:5.2f}x fp32  {gflops:6.1f} GFLOP/s achieved"
             )
-
-        print("\ngeneration (fp32, inference mode), images/s:")
-        for name, rates in generation_speed(args.repeats, Path(tmp)).items():
-            cells = "  ".join(f"{k} {v:8.1f}" for k, v in rates.items())
-            print(f"  {name:<30} {cells}")
 
         print(f"\npeak RSS of `cgan train` (300 steps): {training_peak_rss(args.data_dir, Path(tmp)):.0f} MB")
 

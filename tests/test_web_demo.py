@@ -107,7 +107,7 @@ def test_the_page_draws_the_grid_cgan_generate_draws(page, label, seed, count, t
     grid = np.array(shown["red"], dtype=int).reshape(shown["height"], shown["width"])
 
     expected = make_grid(
-        load_generator("mnist").generate([label] * count, seed=seed), int(np.ceil(count**0.5))
+        load_generator("mnist", precision="fp32").generate([label] * count, seed=seed), int(np.ceil(count**0.5))
     )
     assert grid.shape == expected.shape
     difference = np.abs(grid - expected.astype(int))

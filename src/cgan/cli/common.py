@@ -15,6 +15,16 @@ def add_source_arguments(p) -> None:
     p.add_argument("--dataset", choices=DATASET_NAMES, help="use the bundled generator for this dataset")
 
 
+def add_precision_argument(p) -> None:
+    p.add_argument(
+        "--precision",
+        choices=("auto", "bf16", "fp32"),
+        default="auto",
+        help="arithmetic of the generator on the CPU: auto (bf16 where the CPU computes it natively; images "
+        "within a few grey levels of fp32's) or fp32 (the network's own) (default: auto)",
+    )
+
+
 def generator_source(args) -> str:
     """The run folder or bundled name the arguments choose: exactly one of them."""
     if bool(args.run) == bool(args.dataset):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import CganError
 from ..units import positive_int, seed_number
-from .common import add_source_arguments, generator_source
+from .common import add_precision_argument, add_source_arguments, generator_source
 
 MAX_GENERATE = 1_000_000
 
@@ -25,6 +25,7 @@ def add_parser(commands) -> None:
     target.add_argument("--out-dir", help="a folder to receive one PNG per image")
     p.add_argument("--scale", type=positive_int, default=1, help="enlarge PNG output this many times")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    add_precision_argument(p)
     p.set_defaults(handler=run)
 
 
@@ -45,7 +46,9 @@ def run(args) -> int:
     kind = "folder" if args.out_dir else Path(args.out).suffix.lower()
     if kind not in ("folder", ".png", ".npz"):
         raise CganError(f"--out must end in .png or .npz, got {Path(args.out).name!r}")
-    generator = load_generator(generator_source(args), device=resolve_device(args.device))
+    generator = load_generator(
+        generator_source(args), device=resolve_device(args.device), precision=args.precision
+    )
     classes = range(len(generator.classes)) if args.all else [generator.label_index(x) for x in args.label]
     labels = np.repeat(np.array(list(classes), dtype=np.int64), args.count)
     if len(labels) > MAX_GENERATE:

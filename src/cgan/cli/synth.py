@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..units import positive_int
-from .common import add_source_arguments, generator_source
+from .common import add_precision_argument, add_source_arguments, generator_source
 
 
 def proportions(text: str) -> list[float]:
@@ -30,6 +30,7 @@ def add_parser(commands) -> None:
     p.add_argument("--format", choices=("folder", "npz", "idx"), default="folder", help="(default: folder)")
     p.add_argument("--out", required=True, help="the folder (folder, idx) or .npz file to write")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_precision_argument(p)
     p.set_defaults(handler=run)
 
 
@@ -37,7 +38,7 @@ def run(args) -> int:
     from ..generation import load_generator
     from ..synth import class_counts, synthesize
 
-    generator = load_generator(generator_source(args))
+    generator = load_generator(generator_source(args), precision=args.precision)
     counts = class_counts(len(generator.classes), args.per_class, args.count, args.proportions)
     source = f"--dataset {args.dataset}" if args.dataset else args.run
     size = f"--per-class {args.per_class}" if args.per_class else f"--count {args.count}"

@@ -68,6 +68,10 @@ class FoldedStage(nn.Module):
     """One up-convolution of the generator: the 2x2 convolution, interleaved, plus the class's bias map,
     then ReLU (or tanh at the image)."""
 
+    weight: torch.Tensor
+    label_bias: torch.Tensor
+    shift: torch.Tensor
+
     def __init__(self, weight: torch.Tensor, label_bias: torch.Tensor, shift: torch.Tensor, last: bool):
         super().__init__()
         self.register_buffer("weight", weight)
@@ -89,12 +93,16 @@ class FoldedStage(nn.Module):
 class FoldedGenerator(nn.Module):
     """A DCGANGenerator's function, (z, labels) -> images in [-1, 1], rewritten as the module doc says."""
 
+    project_weight: torch.Tensor
+    project_bias: torch.Tensor
+
     @torch.no_grad()
     def __init__(self, net: DCGANGenerator, dtype: torch.dtype = torch.float32):
         super().__init__()
         self.dtype = dtype
         sizes = net.sizes
-        linear, _, norm, _ = net.project
+        linear, norm = net.project[0], net.project[2]
+        assert isinstance(linear, nn.Linear) and isinstance(norm, nn.BatchNorm2d)
         scale, shift = batch_norm_affine(norm)
         rows = linear.weight.view(norm.num_features, -1, linear.in_features) * scale[:, None, None]
         self.register_buffer("project_weight", rows.reshape(-1, linear.in_features).t().contiguous().to(dtype))
