@@ -71,23 +71,25 @@ class FoldedStage(nn.Module):
     weight: torch.Tensor
     label_bias: torch.Tensor
     shift: torch.Tensor
+    class_bias: torch.Tensor
 
     def __init__(self, weight: torch.Tensor, label_bias: torch.Tensor, shift: torch.Tensor, last: bool):
         super().__init__()
         self.register_buffer("weight", weight)
         self.register_buffer("label_bias", label_bias)  # (classes, O, H, W): each class's label map, convolved
         self.register_buffer("shift", shift[:, None, None])  # (O, 1, 1): batch norm's shift or the conv's bias
+        self.register_buffer("class_bias", label_bias + self.shift)  # both, added in one pass
         self.last = last
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         height, width = features.shape[-2:]
         out = interleave(F.conv2d(features, self.weight, padding=1), height, width)
         if labels.is_floating_point():  # class weights blend the classes' bias maps
-            out = out + torch.einsum("nk,kohw->nohw", labels.to(out.dtype), self.label_bias)
+            blend = torch.einsum("nk,kohw->nohw", labels.to(out.dtype), self.label_bias)
+            out.add_(blend).add_(self.shift)
         else:
-            out = out + self.label_bias[labels]
-        out = out + self.shift
-        return torch.tanh(out) if self.last else torch.relu(out)
+            out.add_(self.class_bias[labels])
+        return out.tanh_() if self.last else out.relu_()
 
 
 class FoldedGenerator(nn.Module):
@@ -128,7 +130,7 @@ class FoldedGenerator(nn.Module):
         self.stages = nn.ModuleList(stages)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        features = torch.relu(torch.addmm(self.project_bias, z.to(self.dtype), self.project_weight))
+        features = torch.addmm(self.project_bias, z.to(self.dtype), self.project_weight).relu_()
         features = features.view(len(z), *self.first_shape)
         for stage in self.stages:
             features = stage(features, labels)
