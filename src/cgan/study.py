@@ -343,7 +343,7 @@ def markdown(report: dict) -> str:
     lines = [
         f"# Study: {study['dataset']}, {budget:g} s of training per variant",
         "",
-        f"Seed {study['seed']}; quality by `cgan.evaluate` ({study['eval_per_class']} images per class) at "
+        f"Seed {study['seed']}; quality by `cgan.evaluation` ({study['eval_per_class']} images per class) at "
         f"{study['evaluations']} evenly spaced moments; evaluation time is not training time. "
         f"Machine: {report['machine']['cpu_count']} CPUs, torch {report['machine']['torch']}, "
         f"threads: {report['machine']['torch_threads']}"

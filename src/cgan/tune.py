@@ -300,7 +300,7 @@ def markdown(tune: TuneConfig, study) -> str:
     lines = [
         f"# Tuning: {tune.dataset}, {tune.budget_s:g} s of training per trial",
         "",
-        f"Study `{study.study_name}`; seed {tune.seed}; quality by `cgan.evaluate` ({tune.eval_per_class} images "
+        f"Study `{study.study_name}`; seed {tune.seed}; quality by `cgan.evaluation` ({tune.eval_per_class} images "
         f"per class) at {tune.evaluations} evenly spaced moments, the last one final. Fixed for every trial: "
         f"{describe(tune.fixed) or 'nothing'}; options neither searched nor fixed keep cgan's defaults.",
         "",

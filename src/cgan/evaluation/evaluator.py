@@ -90,7 +90,7 @@ class Evaluator(nn.Module):
         self.meta: dict = {}
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The penultimate layer (feature_dim values per image) for inputs made by `to_input`."""
+        """The penultimate layer (feature_dim values per image) for inputs made by `images.to_float`."""
         return self.body(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -285,8 +285,12 @@ def load_evaluator(
     return net.to(device).eval()
 
 
-@functools.lru_cache(maxsize=8)
 def default_evaluator(dataset: str | Dataset, device: str = "cpu") -> Evaluator:
     """The dataset's evaluator (dataset.evaluator_file), loaded once per process and device, so the cached
     features of its real images stay valid."""
+    return _loaded_evaluator(dataset, str(device))  # one cache key whether the device was given or not
+
+
+@functools.lru_cache(maxsize=8)
+def _loaded_evaluator(dataset: str | Dataset, device: str) -> Evaluator:
     return load_evaluator(dataset, device=device)
