@@ -11,11 +11,14 @@ from safetensors.torch import load_file
 
 from cgan.checkpoint import load_tensors
 from cgan.cli import main
-from cgan.errors import CganError
+from cgan.errors import CganError, CheckpointError
 from cgan.generation import load_generator
 from cgan.run_folder import RunFolder
 from cgan.training import TrainConfig, fit
+from cgan.training import precision as precision_module
+from cgan.training import step as step_module
 from cgan.training.loop import Training
+from cgan.training.precision import cpu_autocasts_fp16, resolve_precision
 from cgan.training.step import GANStep
 
 
@@ -195,3 +198,155 @@ def test_bf16_autocast_changes_the_arithmetic_not_the_result_much(tiny_config, t
     for key in ("d_loss", "g_loss"):
         assert losses["fp32"][key] == pytest.approx(losses["bf16"][key], rel=0.05)
     assert losses["fp32"]["d_loss"] != losses["bf16"]["d_loss"]
+
+
+# --- fp16 with loss scaling: run here on the CPU, where torch 2.13 autocasts to fp16 (slowly) ----------------
+
+needs_cpu_fp16 = pytest.mark.skipif(not cpu_autocasts_fp16(), reason="this PyTorch cannot autocast to fp16 on CPUs")
+
+
+def first_batch(config):
+    from cgan import data
+
+    images, labels = data.load("mnist", "train", config.data_dir)
+    return images[:32].unsqueeze(1).float() / 127.5 - 1, labels[:32]
+
+
+def checkpoint_meta(run):
+    return load_tensors(run / "checkpoints" / "last.safetensors", "cgan-training-state")[1]
+
+
+@needs_cpu_fp16
+def test_fp16_trains_resumes_exactly_and_records(tiny_config, tmp_path):
+    # Measured (logged) steps unscale the gradients before the optimiser; the others leave it to the fused
+    # kernel: both kinds happen before and after the stop at step 13.
+    options = dict(epochs=2, precision="fp16", loss="wgan-gp", r1=0.5, ema=0.9, log_every=4)
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    fit(tiny_config(straight, **options), progress=False)
+    assert fit(tiny_config(resumed, max_steps=13, **options), progress=False).step == 13
+    assert checkpoint_meta(resumed)["loss_scalers"] != checkpoint_meta(straight)["loss_scalers"]
+    fit(tiny_config(resumed, **options), resume=True, progress=False)
+    a = load_file(str(straight / "checkpoints" / "last.safetensors"))
+    b = load_file(str(resumed / "checkpoints" / "last.safetensors"))
+    assert a.keys() == b.keys()
+    assert not [name for name in a if not torch.equal(a[name], b[name])]
+    assert all(t.dtype == torch.float32 for name, t in a.items() if t.is_floating_point()), "weights stay fp32"
+    scalers = checkpoint_meta(straight)["loss_scalers"]
+    assert scalers == checkpoint_meta(resumed)["loss_scalers"]
+    # The scalers worked: 2**16 overflows D's first backward, so its scale came down (and stays a power of 2).
+    assert scalers["d"]["scale"] < 2.0**16 and math.log2(scalers["d"]["scale"]).is_integer()
+    rows = metric_rows(straight)
+    assert [int(r["step"]) for r in rows] == [4, 8, 12, 16, 20]
+    assert all(math.isfinite(float(r[key])) for r in rows for key in ("d_loss", "g_loss", "d_real") if r[key])
+    assert json.loads((straight / "config.json").read_text())["precision"] == "fp16"
+    assert load_generator(straight).generate(["3"], seed=0).shape == (1, 28, 28)
+
+
+@needs_cpu_fp16
+@pytest.mark.parametrize("options", [{"loss": "wgan-gp"}, {"r1": 1.0}], ids=["wgan-gp", "r1"])
+def test_fp16_penalties_are_taken_on_unscaled_gradients(tiny_config, tmp_path, monkeypatch, options):
+    """The first step's penalty under fp16, whose scaler starts at 2**16, equals fp32's on the same weights
+    and images: D's outputs are scaled before autograd (by 2**16 / 32 each) and its input gradients unscaled
+    before their norm is taken; a penalty on the scaled gradients would be about 2048**2 times larger."""
+    name = "gradient_penalty" if "loss" in options else "r1_penalty"
+    original = getattr(step_module, name)
+    seen = {}
+    for precision in ("fp32", "fp16"):
+        calls: list = []
+
+        def recording(*args, calls=calls):
+            value = original(*args)
+            calls.append((value.detach(), args[-1]))  # the penalty and its loss scale
+            return value
+
+        monkeypatch.setattr(step_module, name, recording)
+        config = tiny_config(tmp_path / precision, precision=precision, **options)
+        GANStep(config, config.arch_config(10, (1, 28, 28)), torch.device("cpu"))(*first_batch(config), measure=True)
+        seen[precision] = calls[0]
+    (fp32, one), (fp16, scale) = seen["fp32"], seen["fp16"]
+    assert one == 1.0 and float(scale) == 2.0**16 / 32
+    assert fp16.dtype == torch.float32 and fp32.item() > 0.01
+    assert fp16.item() == pytest.approx(fp32.item(), rel=1e-2)
+
+
+@needs_cpu_fp16
+def test_fp16_clips_and_logs_unscaled_gradients(tiny_config, tmp_path, monkeypatch):
+    monkeypatch.setattr(step_module, "INITIAL_LOSS_SCALE", 2.0**8)  # low enough for no overflow at step 1
+    stats, clipped = {}, {}
+    for precision in ("fp32", "fp16"):
+        config = tiny_config(tmp_path / precision, precision=precision, clip_grad=1e-3)
+        gan = GANStep(config, config.arch_config(10, (1, 28, 28)), torch.device("cpu"))
+        stats[precision] = gan(*first_batch(config), measure=True)
+        # G's gradients as its optimiser used them: unscaled, then clipped
+        clipped[precision] = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in gan.generator.parameters()]))
+    for key in ("d_grad_norm", "g_grad_norm"):  # the norms before clipping, far above 1e-3, and not 256x fp32's
+        assert stats["fp16"][key] == pytest.approx(stats["fp32"][key], rel=2e-2), key
+        assert stats["fp32"][key] > 0.1
+    assert clipped["fp16"].item() == pytest.approx(1e-3, rel=1e-3)
+    assert clipped["fp32"].item() == pytest.approx(1e-3, rel=1e-3)
+
+
+@needs_cpu_fp16
+def test_fp16_steps_the_scaler_skips_are_not_divergence(tiny_config, tmp_path, monkeypatch):
+    """A scale of 2**24 overflows fp16 in every backward at first: those steps are skipped and logged without
+    what the overflow took (the gradient norms; D's loss, whose penalties are taken from overflowed gradients),
+    the scale halves each time until training proceeds."""
+    monkeypatch.setattr(step_module, "INITIAL_LOSS_SCALE", 2.0**24)
+    run = tmp_path / "run"
+    fit(tiny_config(run, precision="fp16", loss="wgan-gp", r1=0.5), progress=False)
+    rows = metric_rows(run)
+    assert len(rows) == 20
+    assert (rows[0]["d_loss"], rows[0]["d_grad_norm"], rows[0]["g_grad_norm"]) == ("", "", "")
+    assert all(math.isfinite(float(r["g_loss"])) for r in rows)  # forward only: the scale does not touch it
+    recovered = [r for r in rows if r["d_grad_norm"]]
+    assert recovered and all(math.isfinite(float(r["d_loss"])) for r in recovered)
+    assert checkpoint_meta(run)["loss_scalers"]["d"]["scale"] <= 2.0 ** (24 - (20 - len(recovered)))
+
+
+@needs_cpu_fp16
+def test_fp16_divergence_is_still_caught(tiny_config, tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(CganError, match="diverged.*--lr"):
+        fit(tiny_config(run, epochs=1, lr=3e38, precision="fp16"), progress=False)
+    assert not (run / "generator.safetensors").exists()
+
+
+def test_fp16_is_refused_where_it_cannot_run(tiny_config, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(precision_module, "cpu_autocasts_fp16", lambda: False)
+    run = tmp_path / "run"
+    message = r"--precision fp16 needs CPU autocast to float16 .*; use --precision bf16 or fp32 on the CPU"
+    with pytest.raises(CganError, match=message):
+        fit(tiny_config(run, precision="fp16", device="cpu"), progress=False)
+    assert not run.exists()  # refused before any data is read
+    config = tiny_config(run)
+    assert main(["train", "--data-dir", config.data_dir, "--out", str(run), "--precision", "fp16", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--precision fp16 needs CPU autocast" in err[0]
+
+
+@pytest.mark.parametrize("capability, chosen", [((7, 0), "fp16"), ((7, 5), "fp16"), ((8, 0), "bf16"), ((9, 0), "bf16")])
+def test_auto_precision_on_a_gpu_is_bf16_where_native_else_fp16(monkeypatch, capability, chosen):
+    # The choice alone (no GPU here): torch.cuda.is_bf16_supported() says yes on older GPUs too (emulated).
+    monkeypatch.setattr(torch.version, "hip", None)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert resolve_precision("auto", torch.device("cuda")) == chosen
+    assert resolve_precision("fp16", torch.device("cuda")) == "fp16"
+
+
+@needs_cpu_fp16
+def test_loss_scaler_state_is_checked_and_optional_on_resume(tiny_config, tmp_path):
+    arch = tiny_config(tmp_path).arch_config(10, (1, 28, 28))
+    fp16 = GANStep(tiny_config(tmp_path, precision="fp16"), arch, torch.device("cpu"))
+    tensors, meta = fp16.state()
+    meta["loss_scalers"]["d"]["scale"] = 512.0
+    fp16.load_state(tensors, meta, tmp_path / "ckpt")
+    assert fp16.scaler_d.get_scale() == 512.0 and fp16.scaler_g.get_scale() == 2.0**16
+    for damaged in ({"d": {"scale": 512.0}}, {"d": {**meta["loss_scalers"]["d"], "scale": "big"}}, []):
+        with pytest.raises(CheckpointError, match="damaged loss-scaler state"):
+            fp16.load_state(tensors, {**meta, "loss_scalers": damaged}, tmp_path / "ckpt")
+    # An fp32 or bf16 session's checkpoint has none (--precision auto on other hardware): the initial scale.
+    fresh = GANStep(tiny_config(tmp_path, precision="fp16"), arch, torch.device("cpu"))
+    tensors, meta = GANStep(tiny_config(tmp_path, precision="fp32"), arch, torch.device("cpu")).state()
+    assert "loss_scalers" not in meta
+    fresh.load_state(tensors, meta, tmp_path / "ckpt")
+    assert fresh.scaler_d.get_scale() == 2.0**16

@@ -16,9 +16,9 @@ from ..models import ARCHS, D_CONDITIONINGS, G_CONDITIONINGS, MAX_SIZE, ArchConf
 from ..units import available_cpus, duration, float_or_off, positive_int, text_or_off
 from .augment import DEFAULT_POLICY, TRANSFORMS, parse_policy
 from .losses import LOSSES, get_loss
+from .precision import PRECISIONS, check_fp16, device_type
 
 DEFAULT_GP_WEIGHT = 10.0  # lambda of Gulrajani et al. (2017)
-PRECISIONS = ("auto", "bf16", "fp32")
 SAMPLE_SCALE = 2  # the per-epoch sample grids are saved at twice their size
 # Options that may change when a run is resumed; everything else must match the original run.
 RESUMABLE = (
@@ -124,7 +124,8 @@ class TrainConfig:
     device: str = option("auto", "auto, cpu, cuda or cuda:N")
     precision: str = option(
         "auto",
-        "bf16: autocast the networks (losses stay fp32); auto: bf16 where the hardware computes it natively",
+        "bf16 or fp16: autocast the networks (losses stay fp32; fp16 with loss scaling, slow on CPUs); auto: "
+        "bf16 where the hardware computes it natively, else fp16 on a GPU and fp32 on a CPU",
         choices=PRECISIONS,
     )
     channels_last: bool = option(False, "NHWC memory layout for the convolutions (docs/speed.md)")
@@ -158,6 +159,8 @@ class TrainConfig:
                 raise CganError(f"{flag(f.name)} must be a finite number, got {value}")
             if "choices" in f.metadata and value is not None and value not in f.metadata["choices"]:
                 raise CganError(f"{flag(f.name)} must be one of {', '.join(f.metadata['choices'])}, got {value!r}")
+        if self.precision == "fp16":
+            check_fp16(device_type(self.device))
         if self.threads is not None and self.threads > available_cpus():
             raise CganError(f"{flag('threads')} must be at most the {available_cpus()} CPUs this process may use")
         if not 0 <= self.seed < 2**63:

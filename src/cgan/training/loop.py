@@ -249,6 +249,7 @@ class Training:
         stats = gan(real, self.labels[index], measure=gan.step % config.log_every == config.log_every - 1)
         self.bar.update(1)
         if stats is not None:
+            # None: not measured on this step (no G update; under fp16, values lost to a skipped step)
             if not all(math.isfinite(v) for v in stats.values() if v is not None):
                 self.diverged()
             rate = (gan.step - self.first_step) * config.batch_size / max(self.clock.session_seconds(), 1e-9)
@@ -256,7 +257,8 @@ class Training:
             row["elapsed_s"] = round(self.clock.seconds(), 3)
             row.update({k: round(v, 6) for k, v in stats.items() if v is not None})
             self.log(row)
-            self.bar.set_postfix(epoch=epoch + 1, d=f"{stats['d_loss']:.3f}", img_s=f"{rate:.0f}")
+            d_loss = "-" if stats["d_loss"] is None else f"{stats['d_loss']:.3f}"
+            self.bar.set_postfix(epoch=epoch + 1, d=d_loss, img_s=f"{rate:.0f}")
         if config.checkpoint_every and gan.step - self.last_save_step >= config.checkpoint_every:
             self.save()
 

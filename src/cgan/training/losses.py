@@ -71,12 +71,16 @@ def get_loss(name: str) -> AdversarialLoss:
         raise CganError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}") from None
 
 
-def input_gradients(outputs: torch.Tensor, inputs: torch.Tensor, loss_scale: float = 1.0) -> torch.Tensor:
+def input_gradients(
+    outputs: torch.Tensor, inputs: torch.Tensor, loss_scale: float | torch.Tensor = 1.0
+) -> torch.Tensor:
     """d(sum of outputs)/d(inputs), one row per sample, in fp32, kept in the graph (for a penalty).
 
-    Under fp16 mixed precision the sum is multiplied by the loss scaler's scale before autograd, so small
-    gradients do not underflow, and the gradients are unscaled before any norm is taken of them (the
-    recipe of PyTorch's AMP notes). With bf16 or fp32 the scale is 1 and changes nothing.
+    Under fp16 mixed precision the sum is multiplied by `loss_scale` before autograd, so small gradients do
+    not underflow in fp16, and the gradients are divided by it before any norm is taken of them (the
+    gradient-penalty recipe of PyTorch's AMP examples); the training step passes the loss scaler's scale
+    over the number of outputs (`GANStep.penalty_scale`), a tensor. With bf16 or fp32 the scale is 1 and
+    changes nothing.
     """
     (grads,) = torch.autograd.grad(outputs.float().sum() * loss_scale, inputs, create_graph=True)
     return grads.float().flatten(1) / loss_scale
@@ -88,7 +92,7 @@ def gradient_penalty(
     fake: torch.Tensor,
     labels: torch.Tensor,
     mix: torch.Tensor,
-    loss_scale: float = 1.0,
+    loss_scale: float | torch.Tensor = 1.0,
 ) -> torch.Tensor:
     """WGAN-GP (Gulrajani et al. 2017): mean of (||grad D(x_mix)|| - 1)^2, the norm per sample over all
     non-batch dimensions, at x_mix = mix * real + (1 - mix) * fake with one `mix` in [0, 1] per sample.
@@ -101,7 +105,9 @@ def gradient_penalty(
     return (norms - 1.0).pow(2).mean()
 
 
-def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor, loss_scale: float = 1.0) -> torch.Tensor:
+def r1_penalty(
+    real_logits: torch.Tensor, real: torch.Tensor, loss_scale: float | torch.Tensor = 1.0
+) -> torch.Tensor:
     """R1 (Mescheder et al. 2018): mean squared norm of D's gradient at the real images, which must have
     been given to D with requires_grad. The caller weighs it by gamma / 2."""
     return input_gradients(real_logits, real, loss_scale).pow(2).sum(dim=1).mean()

@@ -3,6 +3,12 @@
 A step is the discriminator phase (adversarial loss, AC-GAN's class loss, WGAN-GP's gradient penalty,
 R1), then, on every n_critic-th step, the generator phase and the update of the generator's weight average
 (EMA). The state of all of it goes to and from a checkpoint as tensors plus JSON.
+
+Precision: the networks' forward passes run under autocast in bf16 or fp16, or in fp32; losses and
+penalties are fp32 whatever the precision. fp16's narrow range needs loss scaling: each optimiser has a
+`torch.amp.GradScaler` (disabled, and changing nothing, under bf16 and fp32) whose scale multiplies the
+loss before backward; gradients are unscaled before they are clipped or measured, and a step whose
+gradients overflowed is skipped by the scaler (which then halves its scale).
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import copy
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -21,21 +28,25 @@ from .augment import augment, parse_policy
 from .config import TrainConfig
 from .distributed import Distributed
 from .losses import get_loss, gradient_penalty, r1_penalty
+from .precision import AUTOCAST_DTYPES, resolve_precision
 
-
-def resolve_precision(name: str, device: torch.device) -> str:
-    """auto -> bf16 where the device computes it natively (CUDA with bf16, CPUs with AVX-512 BF16 or AMX)."""
-    if name != "auto":
-        return name
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
+INITIAL_LOSS_SCALE = 2.0**16  # fp16: GradScaler's default; it halves on an overflow, doubles after
+GROWTH_INTERVAL = 2000  # this many steps without one (GradScaler's default)
 
 
 def grad_norm(module: torch.nn.Module, clip: float | None) -> float:
     """The L2 norm of all gradients of `module`, measured before clipping (which happens when `clip` is set)."""
     params = [p for p in module.parameters() if p.grad is not None]
     return float(torch.nn.utils.clip_grad_norm_(params, clip if clip is not None else math.inf))
+
+
+class DiscriminatorPhase(NamedTuple):
+    loss: torch.Tensor  # D's loss with its penalties
+    forward_loss: torch.Tensor  # without them: what the forward passes alone give
+    norm: float | None  # the gradient norm, on measured steps and when clipping
+    skipped: bool  # the fp16 loss scaler skipped the update (known on measured steps)
+    real_logits: torch.Tensor
+    fake_logits: torch.Tensor
 
 
 class GANStep:
@@ -48,8 +59,8 @@ class GANStep:
         self.arch = arch
         self.device = device
         self.dist = dist = dist or Distributed()
+        self.precision = resolve_precision(config.precision, device)
         torch.manual_seed(config.seed)
-        self.bf16 = resolve_precision(config.precision, device) == "bf16"
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         generator = dist.synchronise_batch_norm(build_generator(arch))
         # torch's overloads of Module.to leave out memory_format, which it takes (its docstring shows it).
@@ -62,6 +73,15 @@ class GANStep:
         fused = device.type in ("cpu", "cuda")  # Adam's fused kernel: same maths, faster (docs/speed.md)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas, fused=fused)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas, fused=fused)
+        # fp16's loss scaling, one scaler per optimiser (their steps overflow independently); under bf16 and
+        # fp32 the scalers are disabled: scale() returns the loss itself and step() is the optimiser's step.
+        fp16 = self.precision == "fp16"
+        self.scaler_d = torch.amp.GradScaler(
+            device.type, init_scale=INITIAL_LOSS_SCALE, growth_interval=GROWTH_INTERVAL, enabled=fp16
+        )
+        self.scaler_g = torch.amp.GradScaler(
+            device.type, init_scale=INITIAL_LOSS_SCALE, growth_interval=GROWTH_INTERVAL, enabled=fp16
+        )
         self.loss = get_loss(config.loss)
         self.augment_policy = parse_policy(config.augment) if config.augment else ()
         # One random stream for noise, augmentation and penalty mixing: saved in checkpoints for resume.
@@ -69,8 +89,9 @@ class GANStep:
         self.step = 0
 
     def autocast(self):
-        """bf16 autocast of the forward passes under --precision bf16; a no-op context otherwise."""
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+        """Autocast of the forward passes to bf16 or fp16 under that --precision; a no-op context in fp32."""
+        dtype = AUTOCAST_DTYPES.get(self.precision)
+        return torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
     def judge(self, images: torch.Tensor, labels: torch.Tensor):
         """D's (logits, class logits or None), in fp32 whatever the precision: losses are taken in fp32."""
@@ -88,39 +109,47 @@ class GANStep:
 
     def __call__(self, real: torch.Tensor, labels: torch.Tensor, measure: bool) -> dict | None:
         """One discriminator update, then a generator update on every n_critic-th step. With `measure`,
-        the losses, D's mean outputs and the gradient norms."""
+        the losses, D's mean outputs and the gradient norms. Under fp16 a value lost to a step that the loss
+        scaler skipped (its scaled gradients overflowed) is None: that network's gradient norm, and D's loss
+        when only its penalties, taken from the overflowed gradients, are not finite."""
         update_g = (self.step + 1) % self.config.n_critic == 0
         # Drawn for the global batch and sliced, so every rank's stream stays where one process's is.
         size = len(labels) * self.dist.world_size
         z = self.dist.shard(torch.randn(size, self.arch.latent_dim, device=self.device, generator=self.noise))
         with torch.set_grad_enabled(update_g), self.autocast():
             fake = self.generator(z, labels)
-        d_loss, d_norm, real_logits, fake_logits = self.discriminator_phase(real, fake.detach(), labels, measure)
+        d = self.discriminator_phase(real, fake.detach(), labels, measure)
         g_loss = g_norm = None
+        g_skipped = False
         if update_g:
-            g_loss, g_norm = self.generator_phase(fake, labels, measure)
+            g_loss, g_norm, g_skipped = self.generator_phase(fake, labels, measure)
             if self.ema is not None:
                 self.update_ema()
         self.step += 1
         if not measure:
             return None
         means = {
-            "d_loss": d_loss,
-            "d_real": torch.sigmoid(real_logits.detach()).mean(),
-            "d_fake": torch.sigmoid(fake_logits.detach()).mean(),
+            "d_loss": d.loss,
+            "d_real": torch.sigmoid(d.real_logits.detach()).mean(),
+            "d_fake": torch.sigmoid(d.fake_logits.detach()).mean(),
             **({"g_loss": g_loss} if g_loss is not None else {}),
+            # The same on every rank: the scalers see the same (averaged) gradients.
+            **({"d_forward_loss": d.forward_loss} if d.skipped else {}),
         }
         means = self.dist.mean(means)  # of the global batch
+        d_loss = means["d_loss"].item()
+        # Not divergence: the scaler skipped the step and halved its scale.
+        lost = d.skipped and not math.isfinite(d_loss) and math.isfinite(means["d_forward_loss"].item())
         return {
-            "d_loss": means["d_loss"].item(),
+            "d_loss": None if lost else d_loss,
             "g_loss": means["g_loss"].item() if g_loss is not None else None,
             "d_real": means["d_real"].item(),
             "d_fake": means["d_fake"].item(),
-            "g_grad_norm": g_norm,
-            "d_grad_norm": d_norm,
+            "g_grad_norm": None if g_skipped else g_norm,
+            "d_grad_norm": None if d.skipped else d.norm,
         }
 
-    def discriminator_phase(self, real, fake, labels, measure: bool):
+    def discriminator_phase(self, real, fake, labels, measure: bool) -> DiscriminatorPhase:
         config = self.config
         if config.r1:
             real = real.detach().requires_grad_(True)  # R1 differentiates D's output by its input
@@ -130,33 +159,59 @@ class GANStep:
         d_loss = self.loss.d_loss(real_logits, fake_logits)
         if real_classes is not None:  # AC-GAN: D also learns to name the class of real and of fake images
             d_loss = d_loss + F.cross_entropy(real_classes, labels) + F.cross_entropy(fake_classes, labels)
+        forward_loss = d_loss  # what the forward passes alone give, whatever the loss scale
+        penalty_scale = self.penalty_scale(len(labels))
         if self.loss.gradient_penalty:
             size = len(labels) * self.dist.world_size
             mix = self.dist.shard(torch.rand(size, device=self.device, generator=self.noise))
             critic = lambda images, labels: self.judge(images, labels)[0]  # noqa: E731
             # On D's own inputs: the penalty bounds D's gradient where D is actually evaluated.
-            d_loss = d_loss + config.gp_weight * gradient_penalty(critic, real_seen, fake_seen, labels, mix)
+            penalty = gradient_penalty(critic, real_seen, fake_seen, labels, mix, penalty_scale)
+            d_loss = d_loss + config.gp_weight * penalty
         if config.r1:  # by the images before augmentation, as StyleGAN2-ADA does
-            d_loss = d_loss + config.r1 / 2 * r1_penalty(real_logits, real)
+            d_loss = d_loss + config.r1 / 2 * r1_penalty(real_logits, real, penalty_scale)
         self.opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.dist.average_gradients(self.discriminator)
-        d_norm = grad_norm(self.discriminator, config.clip_grad) if measure or config.clip_grad else None
-        self.opt_d.step()
-        return d_loss, d_norm, real_logits, fake_logits
+        self.scaler_d.scale(d_loss).backward()
+        d_norm, skipped = self.optimiser_step(self.scaler_d, self.opt_d, self.discriminator, measure)
+        return DiscriminatorPhase(d_loss, forward_loss, d_norm, skipped, real_logits, fake_logits)
 
-    def generator_phase(self, fake, labels, measure: bool):
+    def generator_phase(self, fake, labels, measure: bool) -> tuple[torch.Tensor, float | None, bool]:
         fake_logits, fake_classes = self.judge(self.augmented(fake), labels)
         g_loss = self.loss.g_loss(fake_logits)
         if fake_classes is not None:  # cross-entropy on logits: no softmax before it
             g_loss = g_loss + F.cross_entropy(fake_classes, labels)
         self.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.dist.average_gradients(self.generator)
+        self.scaler_g.scale(g_loss).backward()
+        g_norm, skipped = self.optimiser_step(self.scaler_g, self.opt_g, self.generator, measure)
+        return g_loss, g_norm, skipped
+
+    def penalty_scale(self, rows: int) -> float | torch.Tensor:
+        """What the penalties multiply the sum of D's `rows` outputs by before autograd (and divide the input
+        gradients by after it): 1 but under fp16, where it is D's loss scale / rows. That is the gradient
+        each output gets in the backward of D's scaled loss, a mean over the rows: so the penalties' fp16
+        backward runs at the scale the scaler tunes for D's (the full scale on the sum of the outputs
+        overflows fp16 at GradScaler's first scale, 2**16). A tensor: reading the scale would wait for the
+        GPU every step."""
+        if not self.scaler_d.is_enabled():
+            return 1.0
+        return self.scaler_d.scale(torch.ones((), device=self.device)) / rows
+
+    def optimiser_step(
+        self, scaler: torch.amp.GradScaler, optimizer: torch.optim.Optimizer, module: torch.nn.Module, measure: bool
+    ) -> tuple[float | None, bool]:
+        """Average `module`'s gradients over the ranks, clip them and step: returns their norm (measured, and
+        when clipping, before clipping) and whether the scaler skipped the step for gradients that overflowed
+        fp16 (known on measured steps). Norm and clipping are of the unscaled gradients."""
+        self.dist.average_gradients(module)
         clip = self.config.clip_grad
-        g_norm = grad_norm(self.generator, clip) if measure or clip else None
-        self.opt_g.step()
-        return g_loss, g_norm
+        norm = None
+        if measure or clip:
+            scaler.unscale_(optimizer)  # a no-op but under fp16
+            norm = grad_norm(module, clip)
+        scale = scaler.get_scale() if measure and scaler.is_enabled() else None
+        scaler.step(optimizer)  # skipped if the gradients hold an inf or a NaN (fp16 only)
+        scaler.update()  # fp16: the scale halves after a skipped step, doubles after GROWTH_INTERVAL good ones
+        return norm, scale is not None and scaler.get_scale() < scale
 
     @torch.no_grad()
     def update_ema(self) -> None:
@@ -200,6 +255,8 @@ class GANStep:
             "arch": self.arch.to_dict(),
             "param_groups": {"opt_g": groups_g, "opt_d": groups_d},
         }
+        if self.scaler_d.is_enabled():  # fp16: each scaler's scale and steps since its last overflow
+            meta["loss_scalers"] = {"d": self.scaler_d.state_dict(), "g": self.scaler_g.state_dict()}
         return tensors, meta
 
     def load_state(self, tensors: dict[str, torch.Tensor], meta: dict, path: Path) -> None:
@@ -222,4 +279,27 @@ class GANStep:
             self.noise.set_state(tensors["rng.noise"])
         except (KeyError, RuntimeError) as exc:
             raise CheckpointError(f"{path} has no usable random-number state ({exc})") from None
+        if self.scaler_d.is_enabled() and "loss_scalers" in meta:
+            load_loss_scalers({"d": self.scaler_d, "g": self.scaler_g}, meta["loss_scalers"], path)
+        # A checkpoint without them comes from a session whose --precision auto chose bf16 or fp32 (on other
+        # hardware): its fp16 continuation starts from the initial scale.
         self.step = step
+
+
+# A GradScaler's state_dict(): its scale, its constants, and the steps since its last overflow.
+SCALER_STATE = {"scale": float, "growth_factor": float, "backoff_factor": float, "growth_interval": int, "_growth_tracker": int}
+
+
+def load_loss_scalers(scalers: dict[str, torch.amp.GradScaler], saved, path: Path) -> None:
+    """Restore the loss scalers from a checkpoint's JSON (`state`'s "loss_scalers"), every number checked."""
+    for name, scaler in scalers.items():
+        state = saved.get(name) if isinstance(saved, dict) else None
+        if not isinstance(state, dict) or set(state) != set(SCALER_STATE):
+            raise CheckpointError(f"{path} has a damaged loss-scaler state ({name!r})")
+        for key, kind in SCALER_STATE.items():
+            value = state[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+                raise CheckpointError(f"{path} has a damaged loss-scaler state ({name}.{key} = {value!r})")
+            if kind is int and value != int(value):
+                raise CheckpointError(f"{path} has a damaged loss-scaler state ({name}.{key} = {value!r})")
+        scaler.load_state_dict({key: kind(state[key]) for key, kind in SCALER_STATE.items()})
