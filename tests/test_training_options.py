@@ -150,8 +150,10 @@ def test_time_budget_and_timed_evaluations(tiny_config, tmp_path):
     )
     assert not result.interrupted
     measured = [float(r["elapsed_s"]) for r in metric_rows(run) if r["fd_evaluator"]]
-    assert 3 <= len(measured) <= 4, measured  # at 0.5, 1.0, 1.5 s, and the final state if it was not one
-    assert measured == sorted(measured) and 1.5 <= measured[-1] < 3.0
+    # At the first step after 0.5, 1.0 and 1.5 s, and the final state if it was not one; on a loaded machine
+    # a step can outlast 0.5 s, and then one measurement covers two marks.
+    assert 2 <= len(measured) <= 4, measured
+    assert measured == sorted(measured) and measured[0] >= 0.5 and 1.5 <= measured[-1] < 5.0, measured
     assert (run / "best.safetensors").is_file()
     # A resumed run with no time left trains nothing more.
     again = fit(tiny_config(run, epochs=10_000, max_seconds=1.5), resume=True, progress=False)
