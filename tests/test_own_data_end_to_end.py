@@ -5,57 +5,30 @@ MNIST digits of three classes, tinted and enlarged, in folders named as people n
 from __future__ import annotations
 
 import json
+from urllib.parse import unquote
 
 import numpy as np
 import pytest
+from conftest import COLOUR_CLASSES
 from PIL import Image
 
 import cgan
-from cgan import data
 from cgan.cli import main
 from cgan.errors import CganError, CheckpointError
 from cgan.training import TrainConfig, fit
 
-CLASSES = {0: "red zero", 1: "Green One", 7: "sept bleu é"}
-TINTS = {0: (1.0, 0.2, 0.2), 1: (0.2, 1.0, 0.2), 7: (0.3, 0.3, 1.0)}
+# The user's folders (`photos`) and the run trained on them (`colour_run`) are conftest.py's, shared with the
+# browser tests of the web page and the web demo.
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    """One user cache for the module (decoded folders, evaluators), not the developer's."""
-    with pytest.MonkeyPatch.context() as patch:
-        root = tmp_path_factory.mktemp("xdg-cache")
-        patch.setenv("XDG_CACHE_HOME", str(root))
-        yield root
-
-
-@pytest.fixture(scope="module")
-def photos(shared_data, tmp_path_factory, cache) -> str:
-    images, labels = data.load("mnist", "train", shared_data / "mnist")
-    images, labels = images.numpy(), labels.numpy()
-    root = tmp_path_factory.mktemp("photos")
-    for digit, name in CLASSES.items():
-        (root / name).mkdir()
-        for i in np.flatnonzero(labels == digit)[:80]:
-            rgb = (images[i][..., None] * np.array(TINTS[digit])).astype(np.uint8)
-            Image.fromarray(rgb).resize((40, 40)).save(root / name / f"{i}.png")
-    return str(root)
-
-
-@pytest.fixture(scope="module")
-def run(photos, tmp_path_factory, cache):
-    out = tmp_path_factory.mktemp("runs") / "photos"
-    config = TrainConfig(
-        data=photos, image_size=32, out=str(out), batch_size=32, epochs=2, g_width=8, d_width=8,
-        latent_dim=16, log_every=1, samples_per_class=2,
-    )  # fmt: skip
-    fit(config, progress=False)
-    return out
+def run(colour_run):
+    return colour_run
 
 
 def test_training_on_a_colour_folder_makes_a_colour_generator(run):
     generator = cgan.load_generator(run)
-    assert generator.classes == tuple(sorted(CLASSES.values()))
+    assert generator.classes == tuple(sorted(COLOUR_CLASSES.values()))
     assert generator.arch.image_shape == (3, 32, 32)
     images = generator.generate(["sept bleu e", "green one", "Red Zero"], seed=1)  # names as people type them
     assert images.shape == (3, 32, 32, 3) and images.dtype == np.uint8
@@ -71,7 +44,7 @@ def test_evaluation_needs_the_folders_evaluator_and_then_measures_against_held_o
         cgan.evaluate_source(run, per_class=10, cas=False)
     assert main(["train-evaluator", "--data", photos, "--image-size", "32", "--epochs", "20"]) == 0
     result = cgan.evaluate_source(run, per_class=10, cas=True)
-    assert result["classes"] == sorted(CLASSES.values()) and result["num_images"] == 30
+    assert result["classes"] == sorted(COLOUR_CLASSES.values()) and result["num_images"] == 30
     floor = result["floor"]
     assert floor["class_accuracy"] > 0.9  # the evaluator tells the real classes apart
     assert 0 <= result["class_accuracy"] <= 1 and result["fd_evaluator"] > floor["fd_evaluator"]
@@ -86,7 +59,7 @@ def test_generate_export_serve_and_synth_work_on_colour(run, tmp_path, capsys):
     torch_images = cgan.load_generator(run, precision="fp32").generate(["red zero"] * 5, seed=3)
     assert np.abs(onnx.generate(["red zero"] * 5, seed=3).astype(int) - torch_images).max() <= 1
     assert main(["synth", str(run), "--per-class", "3", "--out", str(tmp_path / "synthetic")]) == 0
-    assert sorted(p.name for p in (tmp_path / "synthetic").iterdir() if p.is_dir()) == sorted(CLASSES.values())
+    assert sorted(p.name for p in (tmp_path / "synthetic").iterdir() if p.is_dir()) == sorted(COLOUR_CLASSES.values())
     import httpx
     from live_server import running
 
@@ -96,6 +69,7 @@ def test_generate_export_serve_and_synth_work_on_colour(run, tmp_path, capsys):
         body = {"label": "sept bleu é", "count": 2, "seed": 1, "format": "json"}
         answer = httpx.post(f"{url}/generate", json=body, timeout=60)
         assert answer.status_code == 200, answer.text
+        assert unquote(answer.headers["x-model"]) == run.name  # "colour фото": percent-encoded, as a header must be
     with pytest.raises(CganError, match="class 'blue'"):
         cgan.load_generator(run).generate(["blue"])
 

@@ -12,6 +12,7 @@ import math
 import re
 import shutil
 import threading
+from urllib.parse import unquote
 
 import httpx
 import numpy as np
@@ -496,6 +497,17 @@ def test_a_broken_model_folder_stops_start_up_with_its_reason(tmp_path, monkeypa
     with pytest.raises(CganError, match=re.escape(f"cannot serve {run}: ")) as failure:
         args.handler(args)
     assert reason in str(failure.value)
+
+
+def test_a_model_named_beyond_latin_1_is_served_and_named_percent_encoded(tmp_path):
+    run = tmp_path / "mes фото"  # a run folder named as its user likes: the model's name
+    shutil.copytree(BUNDLED_DIR / "mnist", run)
+    with running(create_app([str(run)])) as url, httpx.Client(base_url=url, timeout=60) as client:
+        assert [model["name"] for model in client.get("/models").json()] == ["mes фото"]
+        for path, body in (("/generate", {"label": 3}), ("/interpolate", {"start": 3, "steps": 2})):
+            response = post(client, path, **body)
+            assert response.headers["x-model"] == "mes%20%D1%84%D0%BE%D1%82%D0%BE"  # a header is Latin-1
+            assert unquote(response.headers["x-model"]) == "mes фото"
 
 
 def test_two_models_with_one_name_stop_start_up():

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
+import numpy as np
 import pytest
-from conftest import CHROMIUM
+from conftest import CHROMIUM, DOMINANT_CHANNEL, check_tint, rgb_pixels
 from live_server import running
 from PIL import Image
 
+from cgan.generation import load_generator
+from cgan.images import make_grid
 from cgan.serve import create_app
 
 PHONE = {"width": 390, "height": 844}
@@ -46,8 +50,8 @@ def offsite() -> list[str]:
     return []
 
 
-@pytest.fixture
-def offline(browser, server_url, offsite):
+@contextlib.contextmanager
+def phone_tab(browser, server_url: str, offsite: list[str]):
     """A tab on a phone-sized screen, with every request that leaves the server refused and recorded."""
     context = browser.new_context(viewport=PHONE, accept_downloads=True)
     tab = context.new_page()
@@ -61,21 +65,58 @@ def offline(browser, server_url, offsite):
             route.abort()
 
     tab.route("**/*", only_the_server)
-    yield tab
-    context.close()
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
+def ready(tab, server_url: str):
+    """The page, ready to use."""
+    tab.goto(server_url)
+    tab.wait_for_selector("body[data-ready=true]")
+    return tab
+
+
+@pytest.fixture
+def offline(browser, server_url, offsite):
+    with phone_tab(browser, server_url, offsite) as tab:
+        yield tab
 
 
 @pytest.fixture
 def page(offline, server_url):
-    """The page, ready to use."""
-    offline.goto(server_url)
-    offline.wait_for_selector("body[data-ready=true]")
-    return offline
+    return ready(offline, server_url)
+
+
+@pytest.fixture(scope="module")
+def colour_url(colour_run):
+    """The server of the colour run of the user's own folders (conftest.py), alone."""
+    with running(create_app([str(colour_run)])) as url:
+        yield url
+
+
+@pytest.fixture
+def colour_page(browser, colour_url, offsite):
+    with phone_tab(browser, colour_url, offsite) as tab:
+        yield ready(tab, colour_url)
+
+
+# The page's Content-Security-Policy forbids eval, so the page is waited on with functions, never with
+# expressions in strings (which Playwright evaluates with eval once it has to poll).
+def shown(page, selector: str):
+    """The <img> of `selector` once its current picture is loaded and decoded."""
+    image = page.locator(selector)
+    image.evaluate("img => img.decode()")
+    return image
+
+
+def wait_for_text(page, selector: str, text: str) -> None:
+    page.wait_for_function("([s, t]) => document.querySelector(s).textContent === t", arg=[selector, text])
 
 
 def shown_image(page, selector: str) -> dict:
-    page.wait_for_function(f"document.querySelector('{selector}').complete")
-    image = page.locator(selector)
+    image = shown(page, selector)
     size = image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
     return {"size": tuple(size), **image.evaluate(PIXEL_STATS)}
 
@@ -145,6 +186,55 @@ def test_interpolation_plays_and_the_page_fits_a_phone(page, offsite, tmp_path):
     screenshot = tmp_path / "web_page.png"
     page.screenshot(path=str(screenshot), full_page=True)
     assert Image.open(screenshot).size[0] == PHONE["width"]
+    assert offsite == []
+
+
+def test_a_colour_model_of_the_users_folders_draws_each_class_in_colour(colour_page, colour_run, offsite):
+    page, name = colour_page, colour_run.name  # "colour фото", the run folder's name
+    generator = load_generator(colour_run)
+    assert page.locator("#model option").all_text_contents() == [f"{name} ({generator.dataset})"]
+    listed = [f"{i}: {class_name}" for i, class_name in enumerate(generator.classes)]
+    assert listed == ["0: Green One", "1: red zero", "2: sept bleu é"]
+    for select in ("#label", "#start"):
+        assert page.locator(f"{select} option").all_text_contents() == listed
+    page.fill("#count", "4")
+    page.fill("#scale", "2")
+    page.fill("#seed", "5")
+    for index, class_name in enumerate(generator.classes):
+        page.select_option("#label", label=f"{index}: {class_name}")  # picked by its name, as a user does
+        page.click("#generate")
+        wait_for_text(page, "#grid-caption", f"{name}, class {class_name}, seed 5")
+        picture = rgb_pixels(shown(page, "#grid"))
+        # A 2x2 grid of 32-pixel images with 2-pixel gaps, enlarged twice: the library's, pixel for pixel.
+        expected = make_grid(generator.generate([class_name] * 4, seed=5), 2)
+        expected = expected.repeat(2, axis=0).repeat(2, axis=1)
+        assert picture.shape == expected.shape == ((2 * 34 + 2) * 2, (2 * 34 + 2) * 2, 3)
+        np.testing.assert_array_equal(picture, expected, err_msg=class_name)
+        if class_name in DOMINANT_CHANNEL:  # the colour of the class's tint, not grey
+            check_tint(picture, class_name)
+        with page.expect_download() as download:
+            page.click("#download")
+        assert download.value.suggested_filename == f"{name}-{class_name}-seed5.png"
+    assert offsite == []
+
+
+def test_a_colour_interpolation_plays_in_colour(colour_page, offsite):
+    page = colour_page
+    page.select_option("#start", label="1: red zero")
+    page.select_option("#end", label="2: sept bleu é")
+    page.fill("#steps", "4")
+    page.fill("#seed", "7")
+    page.click("#play")
+    page.wait_for_selector("#animation:not([hidden])")
+    assert page.text_content("#gif-caption") == "red zero to sept bleu é, seed 7"
+    frame = rgb_pixels(shown(page, "#gif"))  # the frame on screen
+    assert frame.shape == (36 * 3, (4 * 34 + 2) * 3, 3)  # four 32-pixel images side by side, enlarged 3 times
+    lit = frame[frame.max(axis=-1) > 60].astype(int)
+    assert np.ptp(lit, axis=-1).mean() > 20, lit.mean(axis=0)  # R, G and B apart: a colour GIF, not grey
+
+    page.select_option("#end", label="same class (style only)")
+    page.click("#play")
+    wait_for_text(page, "#gif-caption", "red zero in other styles, seed 7")
     assert offsite == []
 
 

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import http.server
 import json
+import shlex
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,8 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 import torch
-from conftest import CHROMIUM
+from conftest import CHROMIUM, DOMINANT_CHANNEL, check_tint, rgb_pixels
+from PIL import Image
 
 from cgan.cli import main
 from cgan.errors import CganError
@@ -30,11 +32,9 @@ needs_chromium = pytest.mark.skipif(
 # the one randn.js reproduces bit for bit. Elsewhere PyTorch's own noise differs in the last bits.
 X86_KERNEL = torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
 
-# The red channel of every pixel of the grid canvas, row by row.
-CANVAS_PIXELS = """canvas => {
-    const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
-    return {width: canvas.width, height: canvas.height, red: Array.from(data.filter((_, i) => i % 4 === 0))};
-}"""
+# ONNX Runtime Web's float32 arithmetic differs from PyTorch's in the last bits, which can round a pixel the
+# other way; the noise itself is the same. The largest difference of a pixel, and the share that may differ.
+TOLERANCE, SHARE = (1 if X86_KERNEL else 2), 0.01
 
 
 @contextlib.contextmanager
@@ -67,8 +67,16 @@ def demo_url(demo):
         yield url
 
 
-@pytest.fixture
-def page(browser, demo_url):
+@pytest.fixture(scope="module")
+def colour_demo_url(colour_run, tmp_path_factory):
+    """The demo of the colour run of the user's own folders (conftest.py), served."""
+    demo = export_web_demo(colour_run, tmp_path_factory.mktemp("site") / "colour")
+    with static_server(demo.folder) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def opened(browser, demo_url: str):
     """The demo page with every request that leaves its static server refused; asserts that none was made."""
     context = browser.new_context(viewport={"width": 800, "height": 900})
     page = context.new_page()
@@ -91,8 +99,25 @@ def page(browser, demo_url):
     assert offsite == []
 
 
-def draw(page, label: int, seed: int | str, count: int) -> None:
-    page.select_option("#label", str(label))
+@pytest.fixture
+def page(browser, demo_url):
+    with opened(browser, demo_url) as page:
+        yield page
+
+
+@pytest.fixture
+def colour_page(browser, colour_demo_url):
+    with opened(browser, colour_demo_url) as page:
+        yield page
+
+
+def draw(page, label: int | str, seed: int | str, count: int) -> None:
+    """Draws class `label`: an index, or a class name picked as a user picks it."""
+    if isinstance(label, str):
+        page.select_option("#label", label=label)
+        label = int(page.input_value("#label"))
+    else:
+        page.select_option("#label", str(label))
     page.fill("#seed", str(seed))
     page.fill("#count", str(count))
     page.click("#draw")
@@ -103,22 +128,49 @@ def draw(page, label: int, seed: int | str, count: int) -> None:
 @pytest.mark.parametrize(("label", "seed", "count"), [(7, 42, 16), (3, 2_000_000_007, 10), (0, 5, 1)])
 def test_the_page_draws_the_grid_cgan_generate_draws(page, label, seed, count, tmp_path):
     draw(page, label, seed, count)
-    shown = page.locator("#grid").evaluate(CANVAS_PIXELS)
-    grid = np.array(shown["red"], dtype=int).reshape(shown["height"], shown["width"])
+    grid = rgb_pixels(page.locator("#grid"))
 
-    expected = make_grid(
+    grey = make_grid(
         load_generator("mnist", precision="fp32").generate([label] * count, seed=seed), int(np.ceil(count**0.5))
     )
+    expected = np.repeat(grey[..., None], 3, axis=-1)  # written into R, G and B alike
     assert grid.shape == expected.shape
-    difference = np.abs(grid - expected.astype(int))
-    # ONNX Runtime Web's float32 arithmetic differs from PyTorch's in the last bits, which can round a pixel
-    # the other way; the noise itself is the same.
-    assert difference.max() <= (1 if X86_KERNEL else 2), difference.max()
-    assert (difference > 0).mean() < 0.01
+    difference = np.abs(grid.astype(int) - expected)
+    assert difference.max() <= TOLERANCE, difference.max()
+    assert (difference > 0).mean() < SHARE
     assert page.text_content("#caption") == f"mnist, class {label}, seed {seed}"
     command = f"cgan generate --dataset mnist --label {label} --count {count} --seed {seed} --out grid.png"
     assert page.text_content("#command") == command
     page.screenshot(path=str(tmp_path / "web_demo.png"), full_page=True)
+
+
+@needs_chromium
+def test_a_colour_model_of_the_users_folders_draws_what_pytorch_draws(colour_page, colour_run, tmp_path):
+    page = colour_page
+    generator = load_generator(colour_run, precision="fp32")
+    assert page.locator("#label option").all_text_contents() == list(generator.classes)
+    assert list(generator.classes) == ["Green One", "red zero", "sept bleu é"]
+    assert page.text_content("#title") == f"cgan: {generator.dataset}"  # the folder's name
+    for class_name in generator.classes:
+        draw(page, class_name, 42, 4)
+        grid = rgb_pixels(page.locator("#grid"))
+        expected = make_grid(generator.generate([class_name] * 4, seed=42), 2)
+        assert grid.shape == expected.shape == (2 * 34 + 2, 2 * 34 + 2, 3)  # 32-pixel images, 2-pixel gaps
+        difference = np.abs(grid.astype(int) - expected)
+        assert difference.max() <= TOLERANCE, (class_name, difference.max())
+        assert (difference > 0).mean() < SHARE
+        if class_name in DOMINANT_CHANNEL:  # the colour of the class's tint, not grey
+            check_tint(grid, class_name)
+        assert page.text_content("#caption") == f"{generator.dataset}, class {class_name}, seed 42"
+        # The command names the class as the CLI reads it, quoted for a shell, and writes the same grid.
+        command = page.text_content("#command")
+        label = shlex.quote(class_name)
+        assert command == f"cgan generate RUN --label {label} --count 4 --seed 42 --out grid.png"
+        arguments = [str(colour_run) if word == "RUN" else word for word in shlex.split(command)[1:]]
+        assert main([*arguments[:-1], str(tmp_path / "grid.png")]) == 0  # --out grid.png, here
+        with Image.open(tmp_path / "grid.png") as written:  # drawn as `cgan generate` draws (precision auto)
+            cli = load_generator(colour_run).generate([class_name] * 4, seed=42)
+            np.testing.assert_array_equal(np.asarray(written), make_grid(cli, 2))
 
 
 @needs_chromium

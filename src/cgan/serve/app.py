@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import numpy as np
 from fastapi import FastAPI, Request
@@ -177,7 +178,10 @@ def answers(media: dict, json_model: type[BaseModel] | None = None) -> dict:
     success: dict[str, Any] = {
         "description": "the image, or JSON with base64 PNGs for format json",
         "content": media,
-        "headers": {"X-Seed": seed_header, "X-Model": {"description": "the model", "schema": {"type": "string"}}},
+        "headers": {
+            "X-Seed": seed_header,
+            "X-Model": {"description": "the model's name, percent-encoded", "schema": {"type": "string"}},
+        },
     }
     if json_model is not None:
         success["model"] = json_model
@@ -232,7 +236,10 @@ class Served:
 
 
 def image(content: bytes, media_type: str, name: str, seed: int) -> Response:
-    return Response(content, media_type=media_type, headers={"X-Seed": str(seed), "X-Model": name})
+    # A header holds only Latin-1, and a model is named after its run folder ("фото", "my run"): the name is
+    # percent-encoded as UTF-8, which leaves ASCII letters, digits and -._~ as they are ("fashion-mnist").
+    headers = {"X-Seed": str(seed), "X-Model": quote(name, safe="")}
+    return Response(content, media_type=media_type, headers=headers)
 
 
 def as_json(answer: BaseModel, name: str, seed: int) -> Response:

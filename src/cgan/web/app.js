@@ -129,8 +129,10 @@ async function interpolate(event) {
     button: $("play"), errorBox: $("interpolate-error"), figure: $("animation"), img: $("gif"),
   });
   if (!response) return;
-  const to = end === null ? `other ${model.classes[start]}s` : model.classes[end];
-  $("gif-caption").textContent = `${model.classes[start]} to ${to}, seed ${response.headers.get("X-Seed")}`;
+  // Class names are the user's own ("sept bleu é"), so none is made plural.
+  const from = model.classes[start];
+  const what = end === null ? `${from} in other styles` : `${from} to ${model.classes[end]}`;
+  $("gif-caption").textContent = `${what}, seed ${response.headers.get("X-Seed")}`;
 }
 
 async function start() {

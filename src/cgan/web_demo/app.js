@@ -24,6 +24,19 @@ function showError(message) {
   $("error").hidden = !message;
 }
 
+// A word of a shell command as shlex.quote writes it: bare where that is safe, else in single quotes.
+function shellWord(text) {
+  if (/^[\w@%+=:,./-]+$/.test(text)) return text;  // \w is ASCII here, as in shlex
+  return `'${text.replaceAll("'", `'"'"'`)}'`;
+}
+
+// The class as `cgan generate --label` reads it: by its name, because a class named like an index wins over
+// the index (folders "1", "10", "2": --label 1 is the class "1"), and a name is what the user recognises.
+function labelOption(name) {
+  const word = shellWord(name);
+  return word.startsWith("-") ? `--label=${word}` : `--label ${word}`;  // "-x" would read as an option
+}
+
 // uint8 as cgan's to_uint8: (x + 1) * 127.5 in float32, rounded half to even, clamped to 0-255.
 function toByte(x) {
   const v = Math.fround(Math.fround(x + 1) * 127.5);
@@ -80,7 +93,8 @@ async function draw() {
     $("draw").disabled = false;
   }
   $("caption").textContent = `${demo.dataset}, class ${demo.classes[label]}, seed ${seed}`;
-  $("command").textContent = `${demo.generate} --label ${label} --count ${count} --seed ${seed} --out grid.png`;
+  const option = labelOption(demo.classes[label]);
+  $("command").textContent = `${demo.generate} ${option} --count ${count} --seed ${seed} --out grid.png`;
   $("result").hidden = false;
   document.body.dataset.drawn = `${label} ${seed} ${count}`;
 }
