@@ -2,8 +2,8 @@
 on those N plus images from a cgan trained on the same N images alone, tested on the whole real test split.
 
     python bench/synthetic_helps.py [--datasets mnist,fashion-mnist] [--per-class 10,50,200] [--seeds 0,1,2]
-        [--budget 1000] [--synthetic-per-class 500] [--classifier-steps 1000] [--threads 1] [--data-dir DIR]
-        [--out raw.json]
+        [--budget 1200] [--gan-recipe augment] [--synthetic-per-class 500] [--classifier-steps 600] [--threads 1]
+        [--data-dir DIR] [--out raw.json]
 
 For each dataset, N and seed:
 1. N real train images of each class are drawn with the seed (`evaluation.metrics.choose_per_class`, a stream
@@ -11,15 +11,18 @@ For each dataset, N and seed:
    that `cgan train --data` trains on exactly these images (a one-set .npz would hold out 10% of them);
 2. `cgan.fit` trains on it (`TrainConfig(data=...)`) from the same seed with the defaults plus --gan-recipe,
    spelt as `cgan study` spells variants: by default `augment` (DiffAugment, translation and cutout: on 100
-   images the defaults alone collapse to a few images per class, docs/data.md), `default` for the defaults
-   alone. It trains for --budget: optimisation steps (`--budget 1500`, the default: the same work on any
+   images the defaults alone lose nearly all variety, docs/data.md), `default` for the defaults
+   alone. It trains for --budget: optimisation steps (`--budget 1200`, the default: the same work on any
    machine) or training time (`--budget 90s`). The batch is the default 128, or all N x classes images when
    there are fewer; the per-epoch sample grids hold 1 image per class, since an epoch of 100 images is one
    step;
 3. the trained generator (its EMA weights, generator.safetensors) draws --synthetic-per-class images of each
-   class from the seed;
+   class from the seed: 500 by default, for every N, so that only the cgan's training set changes with N
+   (a multiple of N would also change how many synthetic images there are); the classifier's cost depends
+   on its steps, not on the size of its set, so more images cost only their generation;
 4. the CAS classifier (`evaluation.cas.train_and_test_classifier`) is trained on (a) the N real images per
-   class, (b) those plus the synthetic ones, (c) the synthetic ones alone, each for the same
+   class, (b) those plus the synthetic ones, simply put together (a batch draws real and synthetic images in
+   proportion to their numbers: 100 of 5,100 at N = 10), (c) the synthetic ones alone, each for the same
    --classifier-steps batches of 64 from the same initial weights (the seed): an epoch of (b) is far longer
    than one of (a), so equal epochs would give (b) more optimisation and equal steps are the fair
    comparison. Each is tested on the whole real test split.
@@ -168,8 +171,8 @@ def main() -> None:
     parser.add_argument(
         "--budget",
         type=budget,
-        default=budget("1500"),
-        help="each cgan's training: steps (1500) or a time (90s)",
+        default=budget("1200"),
+        help="each cgan's training: steps (1200) or a time (90s)",
     )
     parser.add_argument(
         "--gan-recipe",
