@@ -190,6 +190,26 @@ def test_unbalanced_sets_are_compared_with_a_matching_reference(real, mnist_dir)
     assert metrics["fd_evaluator"] == metrics["fd_evaluator_per_class"][7]
 
 
+def test_classifier_batches_cover_each_pass_once_and_stop_at_steps():
+    default = [batch.tolist() for batch in cas.classifier_batches(100, seed=0)]
+    assert [len(b) for b in default] == [cas.CAS_BATCH, 100 - cas.CAS_BATCH] * cas.CAS_EPOCHS
+    for start in range(0, len(default), 2):
+        assert sorted(default[start] + default[start + 1]) == list(range(100))  # each pass: every image once
+    assert default[:2] != default[2:4]  # a fresh order each pass
+    longer = [batch.tolist() for batch in cas.classifier_batches(100, seed=0, steps=13)]
+    assert len(longer) == 13 and longer[: len(default)] == default
+    assert [b.tolist() for b in cas.classifier_batches(100, seed=0, steps=3)] == default[:3]
+    assert cas.classifier_steps(100) == len(default) and cas.classifier_steps(100, steps=13) == 13
+
+
+def test_classifier_trained_for_steps_is_the_cas_recipe_at_its_own_length(real, mnist_dir):
+    _, images, labels = real
+    dataset = resolve_dataset("mnist", mnist_dir)
+    recipe = cas.train_and_test_classifier(images, labels, dataset, seed=0)
+    steps = cas.classifier_steps(len(images))
+    assert cas.train_and_test_classifier(images, labels, dataset, seed=0, steps=steps) == recipe
+    assert cas.train_and_test_classifier(images, labels, dataset, seed=0, steps=5) < recipe
+
 # --- generators -------------------------------------------------------------------------------
 
 

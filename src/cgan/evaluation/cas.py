@@ -4,6 +4,8 @@ images, its accuracy on the whole real test split; and the same recipe on real t
 from __future__ import annotations
 
 import functools
+import itertools
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -36,23 +38,38 @@ def _cas_net(num_classes: int, channels: int) -> nn.Module:
     )
 
 
-def train_and_test_classifier(images: np.ndarray, labels: np.ndarray, dataset: Dataset, seed: int) -> float:
-    """Train `_cas_net` on (images, labels) for CAS_EPOCHS; its accuracy on the whole real test split."""
+def classifier_steps(count: int, steps: int | None = None) -> int:
+    """How many batches the classifier trains on `count` images: `steps`, or CAS_EPOCHS passes' worth."""
+    return CAS_EPOCHS * -(-count // CAS_BATCH) if steps is None else steps
+
+
+def classifier_batches(count: int, seed: int, steps: int | None = None) -> Iterator[torch.Tensor]:
+    """The classifier's batches, as indices into `count` images: CAS_EPOCHS passes over them, each in a fresh
+    order drawn from `seed` (the last batch of a pass may be smaller), or, with `steps`, exactly that many
+    batches, as many passes as they take."""
+    order = torch.Generator().manual_seed(seed)
+    passes = (torch.randperm(count, generator=order).split(CAS_BATCH) for _ in itertools.count())
+    return itertools.islice(itertools.chain.from_iterable(passes), classifier_steps(count, steps))
+
+
+def train_and_test_classifier(
+    images: np.ndarray, labels: np.ndarray, dataset: Dataset, seed: int, steps: int | None = None
+) -> float:
+    """Train `_cas_net` on (images, labels) for CAS_EPOCHS, or for `steps` batches (to compare sets of
+    different sizes at the same number of optimisation steps); its accuracy on the whole real test split."""
     train_images, train_labels = torch.from_numpy(images), torch.from_numpy(labels)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = _cas_net(dataset.num_classes, dataset.image_shape[0])
-    order = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
     net.train()
-    with bar(CAS_EPOCHS * -(-len(train_images) // CAS_BATCH), "CAS classifier", unit="step") as progress:
-        for _ in range(CAS_EPOCHS):
-            for batch in torch.randperm(len(train_images), generator=order).split(CAS_BATCH):
-                loss = F.cross_entropy(net(to_float(train_images[batch])), train_labels[batch])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                progress.update(1)
+    with bar(classifier_steps(len(train_images), steps), "CAS classifier", unit="step") as progress:
+        for batch in classifier_batches(len(train_images), seed, steps):
+            loss = F.cross_entropy(net(to_float(train_images[batch])), train_labels[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            progress.update(1)
     return accuracy(net, *dataset.split("test"))
 
 
