@@ -69,24 +69,26 @@ class FoldedStage(nn.Module):
     then ReLU (or tanh at the image)."""
 
     weight: torch.Tensor
-    label_bias: torch.Tensor
     shift: torch.Tensor
     class_bias: torch.Tensor
 
     def __init__(self, weight: torch.Tensor, label_bias: torch.Tensor, shift: torch.Tensor, last: bool):
         super().__init__()
         self.register_buffer("weight", weight)
-        self.register_buffer("label_bias", label_bias)  # (classes, O, H, W): each class's label map, convolved
         self.register_buffer("shift", shift[:, None, None])  # (O, 1, 1): batch norm's shift or the conv's bias
-        self.register_buffer("class_bias", label_bias + self.shift)  # both, added in one pass
+        # (classes, O, H, W): each class's label map through the convolution, plus the shift, in one add
+        self.register_buffer("class_bias", label_bias + self.shift)
         self.last = last
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         height, width = features.shape[-2:]
         out = interleave(F.conv2d(features, self.weight, padding=1), height, width)
         if labels.is_floating_point():  # class weights blend the classes' bias maps
-            blend = torch.einsum("nk,kohw->nohw", labels.to(out.dtype), self.label_bias)
-            out.add_(blend).add_(self.shift)
+            weights = labels.to(out.dtype)
+            out.add_(torch.einsum("nk,kohw->nohw", weights, self.class_bias))
+            # Each class's map holds the shift once; weights that do not sum to 1 would count it that often.
+            # One-hot weights give exactly the class's own map, so a blend's ends are that class's images.
+            out.sub_((weights.sum(1) - 1)[:, None, None, None] * self.shift)
         else:
             out.add_(self.class_bias[labels])
         return out.tanh_() if self.last else out.relu_()
