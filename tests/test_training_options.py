@@ -352,3 +352,24 @@ def test_loss_scaler_state_is_checked_and_optional_on_resume(tiny_config, tmp_pa
     assert "loss_scalers" not in meta
     fresh.load_state(tensors, meta, tmp_path / "ckpt")
     assert fresh.scaler_d.get_scale() == 2.0**16
+
+
+def test_checkpoint_every_replaces_the_checkpoint_at_each_epoch_end(tiny_config, tmp_path, monkeypatch):
+    """On a small dataset an epoch is a few steps; --checkpoint-every N then sets the checkpoints alone (and
+    the session's end), instead of adding to one per epoch."""
+    saved_at: list[int] = []
+    save = Training.save
+
+    def counted(self):
+        saved_at.append(self.gan.step)
+        save(self)
+
+    monkeypatch.setattr(Training, "save", counted)
+    fit(tiny_config(tmp_path / "every", epochs=5, checkpoint_every=25), progress=False)  # 10 steps per epoch
+    assert saved_at == [25, 50]
+    saved_at.clear()
+    fit(tiny_config(tmp_path / "default", epochs=3), progress=False)
+    assert saved_at == [10, 20, 30]
+    saved_at.clear()
+    resumed = fit(tiny_config(tmp_path / "every", epochs=6, checkpoint_every=25), resume=True, progress=False)
+    assert resumed.step == 60 and saved_at == [60]

@@ -132,7 +132,11 @@ class TrainConfig:
     max_images: int | None = option(None, "train on the first N training images only", parse=positive_int)
     log_every: int = option(10, "steps between metrics.csv rows", parse=positive_int)
     checkpoint_every: int | None = option(
-        None, "steps between checkpoints", parse=positive_int, unset="each epoch"
+        None,
+        "steps between checkpoints, instead of one at each epoch's end (for small datasets, whose epochs "
+        "are a few steps)",
+        parse=positive_int,
+        unset="each epoch",
     )
     samples_per_class: int = option(10, "columns of the per-epoch sample grid", parse=positive_int)
     eval_every: int | None = option(

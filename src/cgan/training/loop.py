@@ -225,7 +225,7 @@ class Training:
                         self.record_quality()
                     if gan.step >= self.total_steps or stopping or out_of_time:
                         break
-                self.end_of_session_part(finished=gan.step >= self.total_steps or out_of_time)
+                self.end_of_session_part(finished=gan.step >= self.total_steps or out_of_time, stopping=stopping)
         bar.close()
         wall = time.perf_counter() - self.started
         return TrainResult(
@@ -262,8 +262,9 @@ class Training:
         if config.checkpoint_every and gan.step - self.last_save_step >= config.checkpoint_every:
             self.save()
 
-    def end_of_session_part(self, finished: bool) -> None:
-        """At the end of an epoch (or of the session): the sample grid, due measurements, a checkpoint."""
+    def end_of_session_part(self, finished: bool, stopping: bool) -> None:
+        """At the end of an epoch (or of the session): the sample grid, due measurements, a checkpoint (at
+        every epoch's end unless --checkpoint-every sets the steps between them, and at the session's end)."""
         config, step = self.config, self.gan.step
         if step % self.steps_per_epoch == 0:
             epoch = step // self.steps_per_epoch
@@ -274,7 +275,9 @@ class Training:
         measuring = config.eval_every or config.eval_every_s
         if finished and measuring and step not in (self.first_step, self.last_eval_step):
             self.record_quality()  # the final state is always measured
-        self.save()
+        due = finished or stopping or self.config.checkpoint_every is None
+        if due and self.last_save_step != step:
+            self.save()
 
     def diverged(self) -> None:
         raise CganError(
