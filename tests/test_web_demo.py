@@ -139,7 +139,9 @@ def test_the_page_draws_the_grid_cgan_generate_draws(page, label, seed, count, t
     assert difference.max() <= TOLERANCE, difference.max()
     assert (difference > 0).mean() < SHARE
     assert page.text_content("#caption") == f"mnist, class {label}, seed {seed}"
-    command = f"cgan generate --dataset mnist --label {label} --count {count} --seed {seed} --out grid.png"
+    command = (
+        f"cgan generate --dataset mnist --label {label} --count {count} --seed {seed} --precision fp32 --out grid.png"
+    )
     assert page.text_content("#command") == command
     page.screenshot(path=str(tmp_path / "web_demo.png"), full_page=True)
 
@@ -165,11 +167,11 @@ def test_a_colour_model_of_the_users_folders_draws_what_pytorch_draws(colour_pag
         # The command names the class as the CLI reads it, quoted for a shell, and writes the same grid.
         command = page.text_content("#command")
         label = shlex.quote(class_name)
-        assert command == f"cgan generate RUN --label {label} --count 4 --seed 42 --out grid.png"
+        assert command == f"cgan generate RUN --label {label} --count 4 --seed 42 --precision fp32 --out grid.png"
         arguments = [str(colour_run) if word == "RUN" else word for word in shlex.split(command)[1:]]
         assert main([*arguments[:-1], str(tmp_path / "grid.png")]) == 0  # --out grid.png, here
-        with Image.open(tmp_path / "grid.png") as written:  # drawn as `cgan generate` draws (precision auto)
-            cli = load_generator(colour_run).generate([class_name] * 4, seed=42)
+        with Image.open(tmp_path / "grid.png") as written:
+            cli = load_generator(colour_run, precision="fp32").generate([class_name] * 4, seed=42)
             np.testing.assert_array_equal(np.asarray(written), make_grid(cli, 2))
 
 

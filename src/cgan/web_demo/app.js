@@ -1,4 +1,5 @@
-// The demo page: draws a grid of one class from a seed, as `cgan generate --label L --count N --seed S` does.
+// The demo page: draws a grid of one class from a seed, as `cgan generate --label L --count N --seed S
+// --precision fp32` does (the page computes in fp32).
 import * as ort from "./ort/ort.wasm.bundle.min.js";
 import {randn} from "./randn.js";
 
@@ -94,7 +95,7 @@ async function draw() {
   }
   $("caption").textContent = `${demo.dataset}, class ${demo.classes[label]}, seed ${seed}`;
   const option = labelOption(demo.classes[label]);
-  $("command").textContent = `${demo.generate} ${option} --count ${count} --seed ${seed} --out grid.png`;
+  $("command").textContent = `${demo.generate} ${option} --count ${count} --seed ${seed} --precision fp32 --out grid.png`;
   $("result").hidden = false;
   document.body.dataset.drawn = `${label} ${seed} ${count}`;
 }
