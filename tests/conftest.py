@@ -35,6 +35,23 @@ def shared_data(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def mnist_dir(shared_data) -> str:
+    return str(shared_data / "mnist")
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module's tests (`pytestmark = pytest.mark.usefixtures("one_thread")`): on a
+    2-core machine that also runs another job, the evaluations were 2-10x slower with two."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_config(shared_data):
     """Makes a TrainConfig for a tiny, fast run on 320 real MNIST images (10 steps per epoch)."""

@@ -103,18 +103,8 @@ def page_blocks() -> tuple[list[Block], list[str]]:
 
 
 BLOCKS, PROBLEMS = page_blocks()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One thread, as in test_evaluate.py: on a 2-core machine that also runs another job, the evaluation
-    examples took twice as long or more with two."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# One thread: the evaluation examples took twice as long or more with two on a shared 2-core machine.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_photos(folder: Path) -> None:

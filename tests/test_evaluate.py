@@ -18,19 +18,7 @@ from cgan.images import save_npz, save_png, to_float
 
 PER_CLASS = 100
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One thread: on a 2-core machine that also runs another job, two threads were 2-10x slower here."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def mnist_dir(shared_data):
-    return str(shared_data / "mnist")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

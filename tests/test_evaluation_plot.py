@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 import cgan
@@ -15,19 +14,7 @@ from cgan.data import resolve_dataset
 from cgan.errors import CganError
 from cgan.evaluation.metrics import choose_per_class, confusion_matrix
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One thread: on a 2-core machine that also runs another job, two threads were 2-10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def mnist_dir(shared_data):
-    return str(shared_data / "mnist")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def check_confusion(result: dict) -> np.ndarray:
