@@ -21,6 +21,7 @@ import struct
 import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,9 +151,22 @@ def _write_manifest(path: Path, manifest: dict) -> None:
     path.write_text(json.dumps(manifest, indent=2) + "\n")
 
 
-def write_folder(out: Path, chunks, generator: TrainedGenerator, manifest: dict, bar) -> None:
+@contextmanager
+def _staged_folder(out: Path, manifest: dict) -> Iterator[Path]:
+    """A staging folder beside `out` to fill; when filled, the manifest goes in and the folder becomes
+    `out`; on any error (Ctrl-C included) it is removed, and `out` stays as it was."""
     staging = _staging_folder(out)
     try:
+        yield staging
+        _write_manifest(staging / "manifest.json", manifest)
+        _publish(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def write_folder(out: Path, chunks, generator: TrainedGenerator, manifest: dict, bar) -> None:
+    with _staged_folder(out, manifest) as staging:
         names = generator.classes
         for name in names:
             (staging / name).mkdir()
@@ -163,11 +177,6 @@ def write_folder(out: Path, chunks, generator: TrainedGenerator, manifest: dict,
                 (staging / name / f"{name}_{written[label]:06d}.png").write_bytes(png_bytes(image))
                 written[label] += 1
             bar.update(len(images))
-        _write_manifest(staging / "manifest.json", manifest)
-        _publish(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def write_npz(out: Path, chunks, generator: TrainedGenerator, manifest: dict, bar) -> None:
@@ -205,10 +214,9 @@ IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
 
 def write_idx(out: Path, chunks, generator: TrainedGenerator, manifest: dict, bar) -> None:
     """OUT/train-images-idx3-ubyte and OUT/train-labels-idx1-ubyte, as MNIST ships them (uncompressed)."""
-    staging = _staging_folder(out)
     total = sum(manifest["counts"])
     height, width = pixel_shape(generator.arch.image_shape)
-    try:
+    with _staged_folder(out, manifest) as staging:
         with open(staging / IDX_FILES[0], "wb") as images, open(staging / IDX_FILES[1], "wb") as labels:
             images.write(struct.pack(">4I", 0x0803, total, height, width))
             labels.write(struct.pack(">2I", 0x0801, total))
@@ -216,8 +224,3 @@ def write_idx(out: Path, chunks, generator: TrainedGenerator, manifest: dict, ba
                 images.write(np.ascontiguousarray(chunk_images).tobytes())
                 labels.write(chunk_labels.astype(np.uint8).tobytes())
                 bar.update(len(chunk_images))
-        _write_manifest(staging / "manifest.json", manifest)
-        _publish(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
