@@ -25,11 +25,16 @@ from ..models import DCGANGenerator
 PRECISIONS = ("auto", "bf16", "fp32")
 
 
+def cpu_computes_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX-512 BF16 or AMX), as oneDNN sees it."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def resolve_precision(name: str) -> str:
-    """auto -> bf16 where this CPU computes it natively (AVX-512 BF16 or AMX), else fp32."""
+    """auto -> bf16 where this CPU computes it natively, else fp32."""
     if name != "auto":
         return name
-    return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
+    return "bf16" if cpu_computes_bf16() else "fp32"
 
 
 def batch_norm_affine(norm: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:

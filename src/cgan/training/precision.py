@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CganError
+from ..generation.inference import cpu_computes_bf16
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}  # fp32: no autocast
@@ -26,7 +27,7 @@ def resolve_precision(name: str, device: torch.device) -> str:
     if name == "auto":
         if device.type == "cuda":
             return "bf16" if cuda_computes_bf16(device) else "fp16"
-        return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
+        return "bf16" if cpu_computes_bf16() else "fp32"
     if name == "fp16":
         check_fp16(device.type)
     return name
