@@ -83,3 +83,15 @@ def test_bf16_images_stay_within_a_few_grey_levels_and_do_not_depend_on_the_batc
 def test_load_generator_refuses_an_unknown_precision():
     with pytest.raises(CganError, match="precision must be one of auto, bf16, fp32"):
         cgan.load_generator("mnist", precision="fp16")
+
+
+def test_a_changed_precision_takes_effect_at_the_next_draw():
+    arch = ArchConfig(num_classes=10, image_shape=(1, 28, 28))
+    net = trained_like(arch)
+    labels = [i % 10 for i in range(100)]
+    generator = generator_of(net, arch, "bf16")
+    generator.generate(labels, seed=4)
+    generator.precision = "fp32"
+    np.testing.assert_array_equal(
+        generator.generate(labels, seed=4), generator_of(net, arch, "fp32").generate(labels, seed=4)
+    )

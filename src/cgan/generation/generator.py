@@ -81,7 +81,7 @@ class TrainedGenerator:
         self.source = source
         self.meta = meta
         self.precision = precision
-        self._inference: tuple[torch.device, torch.nn.Module] | None = None
+        self._inference: tuple[tuple[torch.device, str], torch.nn.Module] | None = None
 
     @property
     def device(self) -> torch.device:
@@ -119,8 +119,9 @@ class TrainedGenerator:
         return generate_images(self.inference_net(), z, labels, batch_size)
 
     def inference_net(self) -> torch.nn.Module:
-        """The network that draws the images: net's inference form on its current device, made once."""
-        device = self.device
-        if self._inference is None or self._inference[0] != device:
-            self._inference = device, inference_network(self.net, self.precision)
+        """The network that draws the images: net's inference form for its current device and precision,
+        made once for each."""
+        made_for = self.device, self.precision  # made anew when either changes
+        if self._inference is None or self._inference[0] != made_for:
+            self._inference = made_for, inference_network(self.net, self.precision)
         return self._inference[1]
