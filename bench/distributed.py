@@ -4,7 +4,8 @@ at the same global batch, on the same machine, in one invocation.
     python bench/distributed.py [--steps 300] [--rounds 3] [--batch-size 128] [--data-dir DIR]
 
 Each round trains the default model for --steps steps both ways (`cgan train`'s own loop, launched by
-torchrun for the ranks), taking turns; images/s are measured over the steps after the first 50 (from the
+torchrun for the ranks), and a third way that bounds what 2 ranks can reach: 1 process with 1 thread at
+half the batch (one rank's share of the work, without communication), taking turns; images/s are measured over the steps after the first 50 (from the
 run's metrics.csv) and the median of the rounds is printed with the ratio. Rank 0 also reports the share of
 its training time spent inside all-reduce calls (the gradients', and the small ones: batch-norm statistics,
 stop flags, logged losses), which includes waiting for the slower rank.
@@ -72,18 +73,23 @@ def worker(args) -> None:
         Path(args.result).write_text(json.dumps(figures))
 
 
-def measure(args, ranks: int, folder: Path, round_: int) -> dict:
-    result = folder / f"{ranks}-ranks-{round_}.json"
+# The ways each round trains: (name, processes, threads each, share of the global batch each).
+WAYS = (("1 process, 2 threads", 1, 2, 1), ("2 gloo ranks, 1 thread each", 2, 1, 2), ("1 rank's share alone", 1, 1, 2))
+
+
+def measure(args, way: tuple, folder: Path, round_: int) -> dict:
+    name, ranks, threads, share = way
+    result = folder / f"{WAYS.index(way)}-{round_}.json"
     common = [str(Path(__file__).resolve()), "--worker", "--steps", str(args.steps), "--batch-size",
-              str(args.batch_size), "--result", str(result)]  # fmt: skip
+              str(args.batch_size // share * ranks), "--result", str(result), "--threads", str(threads)]  # fmt: skip
     if args.data_dir:
         common += ["--data-dir", args.data_dir]
     if ranks == 1:
-        command = [sys.executable, *common, "--threads", "2"]
+        command = [sys.executable, *common]
     else:
         launcher = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={ranks}", "--standalone"]
-        command = [*launcher, *common, "--threads", "1"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1" if ranks > 1 else "2"}
+        command = [*launcher, *common]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
     return json.loads(result.read_text())
 
@@ -101,24 +107,25 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
-    runs: dict[int, list[dict]] = {1: [], 2: []}
+    runs: dict[tuple, list[dict]] = {way: [] for way in WAYS}
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(args.rounds):
-            for ranks in runs:
-                runs[ranks].append(measure(args, ranks, Path(tmp), round_))
-                figures = runs[ranks][-1]
-                print(f"round {round_ + 1}, {ranks} rank(s): {figures['images_per_s']:,.0f} images/s", flush=True)
-    alone = statistics.median(r["images_per_s"] for r in runs[1])
-    ranks = statistics.median(r["images_per_s"] for r in runs[2])
-    share = statistics.median(
-        (r["all_reduce_gradients_s"] + r["all_reduce_small_s"]) / r["training_s"] for r in runs[2]
+            for way in WAYS:
+                runs[way].append(measure(args, way, Path(tmp), round_))
+                print(f"round {round_ + 1}, {way[0]}: {runs[way][-1]['images_per_s']:,.0f} images/s", flush=True)
+    alone, ranks, share_alone = (statistics.median(r["images_per_s"] for r in runs[way]) for way in WAYS)
+    ranked = runs[WAYS[1]]
+    in_all_reduce = statistics.median(
+        (r["all_reduce_gradients_s"] + r["all_reduce_small_s"]) / r["training_s"] for r in ranked
     )
-    gradients = statistics.median(r["all_reduce_gradients_s"] / r["training_s"] for r in runs[2])
+    gradients = statistics.median(r["all_reduce_gradients_s"] / r["training_s"] for r in ranked)
     print(f"\nglobal batch {args.batch_size}, {args.steps} steps, images/s after step {WARM_UP}, median of "
           f"{args.rounds} rounds")  # fmt: skip
-    print(f"1 process, 2 threads:      {alone:8,.0f} images/s")
-    print(f"2 gloo ranks, 1 thread each: {ranks:6,.0f} images/s  ({ranks / alone:.2f}x)")
-    print(f"rank 0's training time inside all-reduce: {share:.1%} ({gradients:.1%} the gradients')")
+    print(f"1 process, 2 threads:        {alone:8,.0f} images/s")
+    print(f"2 gloo ranks, 1 thread each: {ranks:8,.0f} images/s  ({ranks / alone:.2f}x)")
+    print(f"the most 2 ranks could reach (2x one rank's share alone, 1 thread): {2 * share_alone:,.0f} images/s "
+          f"({2 * share_alone / alone:.2f}x)")  # fmt: skip
+    print(f"rank 0's training time inside all-reduce: {in_all_reduce:.1%} ({gradients:.1%} the gradients')")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,14 @@ import torch
 
 import cgan
 from cgan.errors import CganError
-from cgan.models import ArchConfig, ConditionalBatchNorm, build_discriminator, build_generator
+from cgan.models import (
+    ArchConfig,
+    ConditionalBatchNorm,
+    MinibatchStd,
+    build_discriminator,
+    build_generator,
+    feature_sizes,
+)
 
 SMALL = dict(latent_dim=8, g_width=8, d_width=8, embed_dim=4)
 BUNDLED_MNIST = Path(cgan.__file__).parent / "pretrained" / "mnist"
@@ -249,3 +256,44 @@ def test_28x28_layers_keep_their_names():
     assert {"label_map_7.weight", "label_map_14.weight", "up_14.0.weight", "up_28.0.weight"} <= names
     names_64 = set(build_generator(ArchConfig(image_shape=(3, 64, 64))).state_dict())
     assert {"label_map_8.weight", "label_map_32.weight", "up_64.0.weight"} <= names_64
+
+
+# --- a deeper discriminator and the minibatch standard deviation ----------------------------------------
+
+
+@pytest.mark.parametrize("size, channels", [(28, 1), (32, 3), (64, 3)])
+@pytest.mark.parametrize("d_depth", [1, 2])
+@pytest.mark.parametrize("minibatch_std", [False, True])
+def test_deeper_discriminator_and_minibatch_std_compose(size, channels, d_depth, minibatch_std):
+    cfg = ArchConfig(image_shape=(channels, size, size), d_width=4, d_depth=d_depth, minibatch_std=minibatch_std)
+    discriminator = build_discriminator(cfg).eval()
+    convs = [m for m in discriminator.modules() if isinstance(m, torch.nn.Conv2d)]
+    strided = len(feature_sizes(size)) - 1
+    assert len(convs) == strided * d_depth
+    logits, _ = discriminator(torch.rand(8, channels, size, size) * 2 - 1, torch.arange(8) % 10)
+    assert logits.shape == (8,) and logits.isfinite().all()
+
+
+def test_minibatch_std_sees_the_variety_of_each_group_of_consecutive_images():
+    layer = MinibatchStd(group=4)
+    same = torch.randn(1, 3, 5, 5).repeat(4, 1, 1, 1)
+    varied = torch.randn(4, 3, 5, 5)
+    out = layer(torch.cat([same, varied]))
+    assert out.shape == (8, 4, 5, 5) and torch.equal(out[:, :3], torch.cat([same, varied]))
+    std = out[:, 3]
+    assert std[:4].max() < 1e-3, "four copies of one image have no variety"
+    assert std[4:].min() > 0.5 and torch.all(std[4:] == std[4, 0, 0]), "one value for the whole group"
+    # A shard of whole groups (one rank's share of the batch) gets the values the whole batch gives it.
+    assert torch.equal(layer(torch.cat([same, varied]))[4:], layer(varied))
+    # A batch that 4 does not divide groups by 2, then 1, rather than failing.
+    assert layer(torch.randn(6, 3, 5, 5)).shape == (6, 4, 5, 5)
+    assert torch.all(layer(torch.randn(3, 3, 5, 5))[:, 3] < 1e-3)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"d_depth": 3}, "d_depth is 1 or 2"), ({"arch": "mlp", "minibatch_std": True}, "dcgan only")],
+)
+def test_discriminator_options_are_checked(kwargs, message):
+    with pytest.raises(CganError, match=message):
+        ArchConfig(**kwargs)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from cgan.checkpoint import load_tensors
+from cgan.checkpoint import CHECKPOINT_FORMAT, load_tensors
 from cgan.cli import main
 from cgan.errors import CganError, CheckpointError
 from cgan.generation import load_generator
@@ -19,6 +19,7 @@ from cgan.training import precision as precision_module
 from cgan.training import step as step_module
 from cgan.training.loop import Training
 from cgan.training.precision import cpu_autocasts_fp16, resolve_precision
+from cgan.training.schedule import learning_rate
 from cgan.training.step import GANStep
 
 
@@ -72,6 +73,24 @@ def test_all_stabilisers_together_resume_to_the_same_weights(tiny_config, tmp_pa
     assert not [name for name in a if not torch.equal(a[name], b[name])]
 
 
+def test_learning_rate_decays_linearly_to_zero_and_resumes_exactly(tiny_config, tmp_path):
+    assert [learning_rate(1.0, step, 10, 2, 4) for step in (0, 19, 20, 25, 39, 40)] == [1, 1, 1, 0.75, 0.05, 0]
+    assert learning_rate(0.5, 1000, 10, None, 4) == 0.5
+    options = dict(epochs=3, lr_decay=1, d_depth=2, minibatch_std=True)  # 10 steps an epoch: decay from step 10
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    fit(tiny_config(straight, **options), progress=False)
+    assert fit(tiny_config(resumed, max_steps=15, **options), progress=False).step == 15  # stopped mid-decay
+    fit(tiny_config(resumed, **options), resume=True, progress=False)
+    a = load_file(str(straight / "checkpoints" / "last.safetensors"))
+    b = load_file(str(resumed / "checkpoints" / "last.safetensors"))
+    assert a.keys() == b.keys() and not [name for name in a if not torch.equal(a[name], b[name])]
+    _, meta = load_tensors(straight / "checkpoints" / "last.safetensors", CHECKPOINT_FORMAT)
+    last_lr = learning_rate(TrainConfig().lr, 29, 10, 1, 3)  # of the last step, index 29
+    assert last_lr == pytest.approx(TrainConfig().lr / 20)
+    for name in ("opt_g", "opt_d"):
+        assert meta["param_groups"][name][0]["lr"] == pytest.approx(last_lr)
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [
@@ -88,6 +107,9 @@ def test_all_stabilisers_together_resume_to_the_same_weights(tiny_config, tmp_pa
         ({"lr": float("inf")}, "--lr must be a finite number"),
         ({"batch_size": "big"}, "--batch-size must be int"),
         ({"seed": 2**64}, "--seed must lie in"),
+        ({"lr_decay": 2}, "--lr-decay 2 must come before the last epoch"),
+        ({"d_depth": 3}, "--d-depth must be one of 1, 2, got 3"),
+        ({"arch": "mlp", "minibatch_std": True}, "dcgan only"),
     ],
 )
 def test_invalid_options_are_refused_before_training(tiny_config, tmp_path, overrides, message):

@@ -19,6 +19,7 @@ from .errors import CganError
 ARCHS = ("dcgan", "mlp")
 G_CONDITIONINGS = ("concat", "cbn")
 D_CONDITIONINGS = ("concat", "projection", "acgan")
+D_DEPTHS = (1, 2)
 IMAGE_SIZES = (28, 32, 64)  # what dcgan draws; mlp draws any size
 # (g_width, d_width) per architecture; why dcgan's are 32/32: docs/speed.md.
 DEFAULT_WIDTHS = {"dcgan": (32, 32), "mlp": (256, 512)}
@@ -46,6 +47,10 @@ class ArchConfig:
     # Measured on MNIST (2 epochs, batch 64, lr 2e-4): concat 61% class accuracy, projection + spectral norm 76%.
     cond_d: str = "projection"
     spectral_norm: bool = True  # spectral normalisation of every discriminator layer (Miyato et al. 2018)
+    # dcgan discriminator: convolutions per size, 1 (a strided 4x4) or 2 (then a 3x3, as SNGAN's CNN has).
+    d_depth: int = 1
+    # A minibatch standard-deviation feature before D's last layer (Karras et al. 2018), against low variety.
+    minibatch_std: bool = False
 
     def __post_init__(self):
         if self.arch not in ARCHS:
@@ -70,6 +75,10 @@ class ArchConfig:
         if self.arch == "dcgan" and not (height == width and height in IMAGE_SIZES):
             sizes = ", ".join(f"{size}x{size}" for size in IMAGE_SIZES)
             raise CganError(f"the dcgan architecture draws {sizes} images, not {height}x{width}")
+        if self.d_depth not in D_DEPTHS:
+            raise CganError(f"d_depth is {' or '.join(map(str, D_DEPTHS))}, got {self.d_depth}")
+        if (self.d_depth != 1 or self.minibatch_std) and self.arch != "dcgan":
+            raise CganError("a deeper discriminator and the minibatch standard deviation are built for --arch dcgan only")
         for name in ("num_classes", "latent_dim", "g_width", "d_width", "embed_dim"):
             if not 1 <= getattr(self, name) <= MAX_SIZE:
                 raise CganError(f"{name} must be an integer from 1 to {MAX_SIZE}, got {getattr(self, name)}")
@@ -231,9 +240,32 @@ class ConditionalHead(nn.Module):
         return logits, None
 
 
+class MinibatchStd(nn.Module):
+    """Appends one feature map to each image's: the standard deviation of every feature over its group of
+    `group` consecutive images in the batch, averaged (Karras et al. 2018). A generator that draws too
+    little variety gives itself away to D through it.
+
+    Groups are consecutive images, so a batch split into per-rank shards of whole groups (distributed
+    training) forms the groups one process would. A batch that `group` does not divide uses 2, else 1."""
+
+    def __init__(self, group: int = 4):
+        super().__init__()
+        self.group = group
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        batch, channels, height, width = features.shape
+        group = next(size for size in (self.group, 2, 1) if batch % size == 0)
+        grouped = features.float().view(-1, group, channels, height, width)
+        std = (grouped.var(dim=1, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # one per group
+        maps = std.repeat_interleave(group).to(features.dtype).view(batch, 1, 1, 1).expand(batch, 1, height, width)
+        return torch.cat([features, maps], dim=1)
+
+
 class DCGANDiscriminator(nn.Module):
     """Strided convolutions that halve the image down to the generator's first size (two for 28x28 and
     32x32 images, three for 64x64), doubling the channels, to a feature vector; then the conditional head.
+    With d_depth 2 a 3x3 convolution follows each strided one; with minibatch_std the standard-deviation
+    map joins the features before the last convolution (d_depth 2) or the head (d_depth 1).
 
     With concat conditioning the label also enters as a learned image-sized map stacked beside the image.
     """
@@ -252,7 +284,16 @@ class DCGANDiscriminator(nn.Module):
         for step in range(len(sizes) - 1):
             out = cfg.d_width * 2**step
             layers += [nn.Conv2d(into, out, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True)]
+            last = step == len(sizes) - 2
+            if cfg.d_depth == 2:
+                std = cfg.minibatch_std and last
+                if std:
+                    layers.append(MinibatchStd())
+                layers += [nn.Conv2d(out + std, out, 3, padding=1), nn.LeakyReLU(0.2, inplace=True)]
             into = out
+        if cfg.minibatch_std and cfg.d_depth == 1:
+            layers.append(MinibatchStd())
+            into += 1
         self.features = nn.Sequential(*layers, nn.Flatten())
         self.head = ConditionalHead(cfg.cond_d, into * sizes[0] * sizes[0], cfg.num_classes)
 

@@ -49,6 +49,8 @@ RECIPES: dict[str, dict] = {
     "augment": {"augment": "translation,cutout"},
     "r1": {"r1": 1.0},
     "mlp": {"arch": "mlp"},
+    "deep-d": {"d_depth": 2},
+    "mbstd": {"minibatch_std": True},
 }
 STUDY_FILE = "study.json"
 REPORT_FILE = "study.md"

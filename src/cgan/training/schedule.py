@@ -1,5 +1,5 @@
 """The training loop's small collaborators: a clock of training time, the schedule of quality
-measurements by training time, and the stop signal (Ctrl-C, SIGTERM)."""
+measurements by training time, the learning-rate schedule, and the stop signal (Ctrl-C, SIGTERM)."""
 
 from __future__ import annotations
 
@@ -50,6 +50,16 @@ class TimedEvaluations:
             return False
         self.next = self.following(seconds)
         return True
+
+
+def learning_rate(lr: float, step: int, steps_per_epoch: int, decay_from: int | None, epochs: int) -> float:
+    """The learning rate of optimisation step `step` (0-based): `lr` until the end of epoch `decay_from`,
+    then lower by the same amount each step, to 0 after the last step of epoch `epochs` (--lr-decay). A
+    function of the step alone, so a resumed run continues the schedule where it stopped."""
+    if decay_from is None:
+        return lr
+    start, end = decay_from * steps_per_epoch, epochs * steps_per_epoch
+    return lr * min(1.0, max(0.0, (end - step) / (end - start)))
 
 
 class StopSignal:

@@ -88,6 +88,11 @@ class GANStep:
         self.noise = torch.Generator(device=device).manual_seed(config.seed)
         self.step = 0
 
+    def set_learning_rate(self, lr: float) -> None:
+        for optimizer in (self.opt_g, self.opt_d):
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+
     def autocast(self):
         """Autocast of the forward passes to bf16 or fp16 under that --precision; a no-op context in fp32."""
         dtype = AUTOCAST_DTYPES.get(self.precision)
