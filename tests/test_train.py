@@ -13,7 +13,9 @@ import torch
 from safetensors.torch import load_file
 
 from cgan.errors import CganError, CheckpointError
+from cgan.run_folder import RunFolder
 from cgan.training import TrainConfig, fit
+from cgan.training.loop import resumed_config
 
 
 def checkpoint_tensors(run):
@@ -210,6 +212,18 @@ def test_ema_decay_warms_up(tiny_config, tmp_path):
         before, trainer.ema.parameters(), trainer.generator.parameters(), strict=True
     ):
         assert torch.allclose(new, 0.1 * old + 0.9 * current)
+
+
+def test_resume_without_options_goes_on_to_the_runs_own_last_epoch(tiny_config, tmp_path):
+    run = tmp_path / "run"
+    assert fit(tiny_config(run, epochs=4, max_steps=13), progress=False).step == 13
+    folder = RunFolder(run)
+    # `cgan train --resume RUN`, as the stop message suggests: the run's --epochs, its early stop asked anew.
+    again = resumed_config(TrainConfig(out=str(run)), folder)
+    assert (again.epochs, again.max_steps) == (4, None)
+    assert fit(again, resume=True, progress=False).step == 40
+    # A given --epochs replaces the run's.
+    assert fit(TrainConfig(out=str(run), epochs=5), resume=True, progress=False).step == 50
 
 
 def test_resume_keeps_the_runs_own_options_unless_given(tiny_config, tmp_path):

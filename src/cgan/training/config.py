@@ -38,8 +38,10 @@ RESUMABLE = (
 # Options newer than the first release: a config.json written before them means their default. Every other
 # option must be present (a missing seed must not silently become 0).
 ADDED_LATER = ("data", "image_size", "channels", "tensorboard", "d_depth", "minibatch_std", "lr_decay")
-# How far to train is asked anew on each resume; the other RESUMABLE options keep the run's value unless given.
-EXTENT = ("epochs", "max_steps", "max_seconds")
+# The early stops are asked anew on each resume (a run stopped by its --max-time would stop again at once);
+# the other RESUMABLE options, --epochs among them, keep the run's value unless given, so an interrupted run
+# resumed with no options goes on to its own last epoch.
+EXTENT = ("max_steps", "max_seconds")
 
 
 def option(default: Any, help: str, **cli: Any) -> Any:

@@ -28,6 +28,9 @@ from .config import flag
 # How long a rank waits in one collective (or in a barrier while rank 0 measures quality) before it gives up:
 # a bound on a hang; a rank that dies is noticed at once (its connections close, torchrun stops the rest).
 TIMEOUT = timedelta(minutes=30)
+# Steps between the ranks' agreements on stopping and timed measurements: each is a point where every rank
+# waits for the slowest, so ranks agree every few steps (a stop comes at most this many steps later).
+AGREE_EVERY = 8
 
 
 class Distributed:
@@ -107,6 +110,10 @@ class Distributed:
     def barrier(self) -> None:
         if self.active:
             dist.barrier()
+
+    def agrees_at(self, step: int) -> bool:
+        """Whether the ranks agree (`agree`) after this step: every step in one process."""
+        return not self.active or step % AGREE_EVERY == 0
 
     def agree(self, any_rank: bool, *main_rank: bool) -> tuple[bool, ...]:
         """`any_rank` if any rank says so (a stop request), followed by rank 0's values of `main_rank`

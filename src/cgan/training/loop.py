@@ -218,11 +218,12 @@ class Training:
                     self.train_on(self.dist.shard(index), epoch)
                     images_seen += len(index)
                     # Every rank stops, and measures, when one asks for a stop or rank 0's clock says so.
-                    stopping, out_of_time, evaluate = self.dist.agree(
-                        stop.requested, self.out_of_time(), self.timed_evaluations.due(self.clock.seconds())
-                    )
-                    if evaluate:
-                        self.record_quality()
+                    if self.dist.agrees_at(gan.step):
+                        stopping, out_of_time, evaluate = self.dist.agree(
+                            stop.requested, self.out_of_time(), self.timed_evaluations.due(self.clock.seconds())
+                        )
+                        if evaluate:
+                            self.record_quality()
                     if gan.step >= self.total_steps or stopping or out_of_time:
                         break
                 self.end_of_session_part(finished=gan.step >= self.total_steps or out_of_time, stopping=stopping)
