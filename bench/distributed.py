@@ -56,6 +56,7 @@ def worker(args) -> None:
         threads=args.threads,
         log_every=WARM_UP,
         checkpoint_every=10**9,  # the one checkpoint at the end
+        sync_batch_norm=not args.no_sync_batch_norm,
     )
     result = fit(config, progress=False)
     if int(os.environ.get("RANK", 0)) == 0:
@@ -74,22 +75,26 @@ def worker(args) -> None:
         Path(args.result).write_text(json.dumps(figures))
 
 
-# The ways each round trains: (name, ranks, independent processes, threads each, global batch / batch each).
+# The ways each round trains: (name, ranks, independent processes, threads each, global batch / batch each,
+# batch-norm statistics of the global batch).
 WAYS = (
-    ("1 process, 2 threads", 1, 1, 2, 1),
-    ("2 gloo ranks, 1 thread each", 2, 1, 1, 2),
-    ("2 independent processes, half the batch and 1 thread each", 1, 2, 1, 2),
+    ("1 process, 2 threads", 1, 1, 2, 1, True),
+    ("2 gloo ranks, 1 thread each", 2, 1, 1, 2, True),
+    ("the same, --no-sync-batch-norm", 2, 1, 1, 2, False),
+    ("2 independent processes, half the batch and 1 thread each", 1, 2, 1, 2, True),
 )
 
 
 def measure(args, way: tuple, folder: Path, round_: int) -> dict:
     """Train one way; its figures (images/s summed over independent processes)."""
-    name, ranks, processes, threads, share = way
+    name, ranks, processes, threads, share, sync_batch_norm = way
     results = [folder / f"{WAYS.index(way)}-{round_}-{i}.json" for i in range(processes)]
     started = []
     for result in results:
         common = [str(Path(__file__).resolve()), "--worker", "--steps", str(args.steps), "--batch-size",
                   str(args.batch_size // share * ranks), "--result", str(result), "--threads", str(threads)]  # fmt: skip
+        if not sync_batch_norm:
+            common.append("--no-sync-batch-norm")
         if args.data_dir:
             common += ["--data-dir", args.data_dir]
         if ranks == 1:
@@ -115,6 +120,7 @@ def main() -> None:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
+    parser.add_argument("--no-sync-batch-norm", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args)
@@ -125,7 +131,7 @@ def main() -> None:
             for way in WAYS:
                 runs[way].append(measure(args, way, Path(tmp), round_))
                 print(f"round {round_ + 1}, {way[0]}: {runs[way][-1]['images_per_s']:,.0f} images/s", flush=True)
-    alone, ranks, independent = (statistics.median(r["images_per_s"] for r in runs[way]) for way in WAYS)
+    alone, ranks, unsynced, independent = (statistics.median(r["images_per_s"] for r in runs[way]) for way in WAYS)
     ranked = runs[WAYS[1]]
     in_all_reduce = statistics.median(
         (r["all_reduce_gradients_s"] + r["all_reduce_small_s"]) / r["training_s"] for r in ranked
@@ -135,6 +141,7 @@ def main() -> None:
           f"{args.rounds} rounds")  # fmt: skip
     print(f"1 process, 2 threads:        {alone:8,.0f} images/s")
     print(f"2 gloo ranks, 1 thread each: {ranks:8,.0f} images/s  ({ranks / alone:.2f}x)")
+    print(f"the same, --no-sync-batch-norm: {unsynced:5,.0f} images/s  ({unsynced / alone:.2f}x)")
     print(f"2 independent processes (the most 2 ranks could reach): {independent:,.0f} images/s "
           f"({independent / alone:.2f}x)")
     print(f"rank 0's training time inside all-reduce: {in_all_reduce:.1%} ({gradients:.1%} the gradients')")

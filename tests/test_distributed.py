@@ -20,7 +20,8 @@ from safetensors.torch import load_file
 
 from cgan.cli import main
 from cgan.training import fit
-from cgan.training.distributed import Distributed
+from cgan.training.distributed import Distributed, SyncBatchNormCPU
+from cgan.training.step import GANStep
 
 CURVES = ("d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm")
 WORKER = Path(__file__).with_name("distributed_worker.py")
@@ -133,3 +134,21 @@ def test_an_error_in_one_rank_ends_every_rank(shared_data, tmp_path):
     assert "[rank1]: RuntimeError: rank 1 failed at step 3" in done.stderr
     assert "[rank0]: RuntimeError:" in done.stderr  # rank 0 saw its peer go, rather than waiting for it
     assert losses(run)["step"][-1] == 3
+
+
+def test_batch_norm_of_each_rank_on_request(shared_data, tiny_config, tmp_path):
+    """--no-sync-batch-norm keeps torch's own batch norm (each rank's statistics); the default replaces it."""
+    ranks = Distributed(rank=0, world_size=2)  # replacing layers needs no process group, only their forward
+    for sync, expected in ((True, SyncBatchNormCPU), (False, torch.nn.BatchNorm2d)):
+        config = tiny_config(tmp_path / "unused", sync_batch_norm=sync)
+        gan = GANStep(config, config.arch_config(10, (1, 28, 28)), torch.device("cpu"), ranks)
+        norms = [m for m in gan.generator.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        assert norms and all(type(m) is expected for m in norms)
+    # A real 2-rank run with it (and the deeper, minibatch-std discriminator) trains and gives a generator.
+    run = tmp_path / "run"
+    done = train_2_ranks(shared_data / "mnist", "--out", str(run), "--no-sync-batch-norm", "--d-depth", "2",
+                         "--minibatch-std", "--max-steps", "12")  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((run / "config.json").read_text())["sync_batch_norm"] is False
+    assert all(np.isfinite(values).all() for values in losses(run).values())
+    assert main(["generate", str(run), "--all", "--count", "1", "--out", str(tmp_path / "grid.png")]) == 0

@@ -34,10 +34,13 @@ RESUMABLE = (
     "eval_every_s",
     "eval_per_class",
     "tensorboard",
+    "sync_batch_norm",
 )
 # Options newer than the first release: a config.json written before them means their default. Every other
 # option must be present (a missing seed must not silently become 0).
-ADDED_LATER = ("data", "image_size", "channels", "tensorboard", "d_depth", "minibatch_std", "lr_decay")
+ADDED_LATER = (
+    "data", "image_size", "channels", "tensorboard", "d_depth", "minibatch_std", "lr_decay", "sync_batch_norm",
+)  # fmt: skip
 # The early stops are asked anew on each resume (a run stopped by its --max-time would stop again at once);
 # the other RESUMABLE options, --epochs among them, keep the run's value unless given, so an interrupted run
 # resumed with no options goes on to its own last epoch.
@@ -144,6 +147,12 @@ class TrainConfig:
         choices=PRECISIONS,
     )
     channels_last: bool = option(False, "NHWC memory layout for the convolutions (docs/speed.md)")
+    sync_batch_norm: bool = option(
+        True,
+        "under torchrun: batch-norm statistics of the global batch, so the run follows a one-process run; "
+        "--no-sync-batch-norm: each rank's own, as PyTorch's DDP does by default (two fewer waits for the "
+        "other ranks per batch-norm layer and step; docs/scale.md)",
+    )
     max_images: int | None = option(None, "train on the first N training images only", parse=positive_int)
     log_every: int = option(10, "steps between metrics.csv rows", parse=positive_int)
     checkpoint_every: int | None = option(

@@ -62,7 +62,9 @@ class GANStep:
         self.precision = resolve_precision(config.precision, device)
         torch.manual_seed(config.seed)
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
-        generator = dist.synchronise_batch_norm(build_generator(arch))
+        generator = build_generator(arch)
+        if config.sync_batch_norm:
+            generator = dist.synchronise_batch_norm(generator)
         # torch's overloads of Module.to leave out memory_format, which it takes (its docstring shows it).
         self.generator = generator.to(device, memory_format=self.memory_format)  # type: ignore[call-overload]
         # The exponential moving average of the generator's weights: what samples, evaluation and
