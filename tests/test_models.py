@@ -1,11 +1,9 @@
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-import cgan
 from cgan.errors import CganError
 from cgan.models import (
     ArchConfig,
@@ -17,7 +15,6 @@ from cgan.models import (
 )
 
 SMALL = dict(latent_dim=8, g_width=8, d_width=8, embed_dim=4)
-BUNDLED_MNIST = Path(cgan.__file__).parent / "pretrained" / "mnist"
 
 
 @pytest.mark.parametrize("arch", ["dcgan", "mlp"])
@@ -71,14 +68,13 @@ def test_round_trip_keeps_the_conditionings():
     assert ArchConfig.from_dict(stored) == cfg
 
 
-def test_model_json_without_cond_g_loads_as_concat():
-    """model.json files written before cond_g existed, such as the bundled ones, lack the key."""
+def test_model_json_without_later_keys_loads_with_their_defaults():
+    """model.json files written before cond_g, d_depth and minibatch_std existed lack those keys."""
     old = ArchConfig().to_dict()
-    del old["cond_g"]
-    assert ArchConfig.from_dict(old).cond_g == "concat"
-    bundled = json.loads((BUNDLED_MNIST / "model.json").read_text())["arch"]
-    assert "cond_g" not in bundled
-    assert ArchConfig.from_dict(bundled).cond_g == "concat"
+    for key in ("cond_g", "d_depth", "minibatch_std"):
+        del old[key]
+    loaded = ArchConfig.from_dict(old)
+    assert (loaded.cond_g, loaded.d_depth, loaded.minibatch_std) == ("concat", 1, False)
 
 
 @pytest.mark.parametrize(
