@@ -286,12 +286,11 @@ class DCGANDiscriminator(nn.Module):
         for step in range(len(sizes) - 1):
             out = cfg.d_width * 2**step
             layers += [nn.Conv2d(into, out, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True)]
-            last = step == len(sizes) - 2
             if cfg.d_depth == 2:
-                std = cfg.minibatch_std and last
+                std = cfg.minibatch_std and step == len(sizes) - 2  # before the last 3x3 convolution
                 if std:
                     layers.append(MinibatchStd())
-                layers += [nn.Conv2d(out + std, out, 3, padding=1), nn.LeakyReLU(0.2, inplace=True)]
+                layers += [nn.Conv2d(out + int(std), out, 3, padding=1), nn.LeakyReLU(0.2, inplace=True)]
             into = out
         if cfg.minibatch_std and cfg.d_depth == 1:
             layers.append(MinibatchStd())
