@@ -19,6 +19,7 @@ from distributed_worker import first_step
 from safetensors.torch import load_file
 
 from cgan.cli import main
+from cgan.errors import CganError
 from cgan.training import fit
 from cgan.training.distributed import Distributed, SyncBatchNormCPU
 from cgan.training.step import GANStep
@@ -104,6 +105,14 @@ def test_batch_not_divisible_by_the_ranks_is_one_line_on_each(shared_data, tmp_p
     errors = [line for line in done.stderr.splitlines() if line.startswith("cgan: error:")]
     assert errors == ["cgan: error: --batch-size 33 is the global batch and must divide evenly among the 2 "
                       "processes; use a multiple of 2"] * 2  # fmt: skip
+
+
+def test_a_rank_without_a_gpu_of_its_own_is_one_line():
+    """torchrun --nproc_per_node beyond the GPUs: the rank whose LOCAL_RANK names a GPU that is not there says
+    so (seen on a one-GPU machine, docs/scale.md), before joining the others."""
+    rank = Distributed(rank=1, world_size=2, local_rank=torch.cuda.device_count())
+    with pytest.raises(CganError, match=r"rank 1 would train on cuda:\d+, but this machine has \d+ CUDA GPU"):
+        rank.connect(torch.device("cuda"))
 
 
 def test_sigterm_stops_every_rank_at_the_same_step_with_a_checkpoint(shared_data, tmp_path):

@@ -64,6 +64,11 @@ class Distributed:
             return device
         if device.type == "cuda":
             device = torch.device("cuda", self.local_rank if device.index is None else device.index)
+            if device.index >= torch.cuda.device_count():
+                raise CganError(
+                    f"rank {self.rank} would train on {device}, but this machine has {torch.cuda.device_count()} "
+                    "CUDA GPU(s): start at most one process per GPU (torchrun --nproc_per_node)"
+                )
             torch.cuda.set_device(device)
         self.device = device
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=TIMEOUT)

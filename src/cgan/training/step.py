@@ -34,10 +34,11 @@ INITIAL_LOSS_SCALE = 2.0**16  # fp16: GradScaler's default; it halves on an over
 GROWTH_INTERVAL = 2000  # this many steps without one (GradScaler's default)
 
 
-def grad_norm(module: torch.nn.Module, clip: float | None) -> float:
-    """The L2 norm of all gradients of `module`, measured before clipping (which happens when `clip` is set)."""
+def grad_norm(module: torch.nn.Module, clip: float | None) -> torch.Tensor:
+    """The L2 norm of all gradients of `module`, measured before clipping (which happens when `clip` is set),
+    as a tensor on the gradients' device: reading it waits for the GPU, so only measured steps do."""
     params = [p for p in module.parameters() if p.grad is not None]
-    return float(torch.nn.utils.clip_grad_norm_(params, clip if clip is not None else math.inf))
+    return torch.nn.utils.clip_grad_norm_(params, clip if clip is not None else math.inf)
 
 
 class DiscriminatorPhase(NamedTuple):
@@ -214,7 +215,8 @@ class GANStep:
         norm = None
         if measure or clip:
             scaler.unscale_(optimizer)  # a no-op but under fp16
-            norm = grad_norm(module, clip)
+            norm_tensor = grad_norm(module, clip)
+            norm = float(norm_tensor) if measure else None
         scale = scaler.get_scale() if measure and scaler.is_enabled() else None
         scaler.step(optimizer)  # skipped if the gradients hold an inf or a NaN (fp16 only)
         scaler.update()  # fp16: the scale halves after a skipped step, doubles after GROWTH_INTERVAL good ones
