@@ -58,6 +58,21 @@ def test_n_critic_updates_the_generator_every_nth_step(tiny_config, tmp_path):
     assert [r["g_loss"] != "" for r in rows] == [False, False, True, False, False, True]
 
 
+def test_generator_phase_leaves_the_discriminator_gradients_alone():
+    """D is frozen while G's loss flows back through it (its weight gradients would go unused), then
+    trainable again; G still gets its gradients."""
+    config = TrainConfig(g_width=8, d_width=8, latent_dim=16)
+    gan = GANStep(config, config.arch_config(10, (1, 28, 28)), torch.device("cpu"))
+    real, labels = torch.rand(16, 1, 28, 28) * 2 - 1, torch.randint(0, 10, (16,))
+    fake = gan.generator(torch.randn(16, 16), labels)
+    gan.discriminator_phase(real, fake.detach(), labels, measure=False)
+    d_grads = [p.grad.clone() for p in gan.discriminator.parameters()]
+    gan.generator_phase(fake, labels, measure=False)
+    assert all(torch.equal(p.grad, g) for p, g in zip(gan.discriminator.parameters(), d_grads, strict=True))
+    assert all(p.requires_grad for p in gan.discriminator.parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in gan.generator.parameters())
+
+
 def test_all_stabilisers_together_resume_to_the_same_weights(tiny_config, tmp_path):
     options = dict(
         epochs=2, loss="wgan-gp", n_critic=2, cond_g="cbn", cond_d="acgan", augment="translation,cutout",

@@ -184,12 +184,18 @@ class GANStep:
         return DiscriminatorPhase(d_loss, forward_loss, d_norm, skipped, real_logits, fake_logits)
 
     def generator_phase(self, fake, labels, measure: bool) -> tuple[torch.Tensor, float | None, bool]:
-        fake_logits, fake_classes = self.judge(self.augmented(fake), labels)
-        g_loss = self.loss.g_loss(fake_logits)
-        if fake_classes is not None:  # cross-entropy on logits: no softmax before it
-            g_loss = g_loss + F.cross_entropy(fake_classes, labels)
-        self.opt_g.zero_grad(set_to_none=True)
-        self.scaler_g.scale(g_loss).backward()
+        # G's loss flows back through D to the images, but D's own weight gradients would go unused (the
+        # next D phase starts from none): frozen, autograd skips their convolutions.
+        self.discriminator.requires_grad_(False)
+        try:
+            fake_logits, fake_classes = self.judge(self.augmented(fake), labels)
+            g_loss = self.loss.g_loss(fake_logits)
+            if fake_classes is not None:  # cross-entropy on logits: no softmax before it
+                g_loss = g_loss + F.cross_entropy(fake_classes, labels)
+            self.opt_g.zero_grad(set_to_none=True)
+            self.scaler_g.scale(g_loss).backward()
+        finally:
+            self.discriminator.requires_grad_(True)
         g_norm, skipped = self.optimiser_step(self.scaler_g, self.opt_g, self.generator, measure)
         return g_loss, g_norm, skipped
 
