@@ -130,5 +130,6 @@ def test_jobs_train_variants_side_by_side_as_processes(shared_data, tmp_path, ca
 def test_a_failing_process_is_one_line(shared_data, tmp_path, capsys):
     assert run_cli(shared_data, tmp_path / "s", "hinge+batch_size=400", "--jobs", "2") == 2
     assert capsys.readouterr().err.strip() == (
-        "cgan: error: hinge+batch_size=400: --batch-size 400 is larger than the 320 training images"
+        "cgan: error: hinge+batch_size=400: --batch-size 400 is larger than the 320 training images; "
+        "use --batch-size 320 or less"
     )

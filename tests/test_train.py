@@ -103,7 +103,7 @@ def test_truncated_checkpoint_gives_a_clear_error(tiny_config, tmp_path):
         ({"batch_size": 0}, "--batch-size"),
         ({"lr": -1.0}, "--lr"),
         ({"beta1": 1.5}, "betas"),
-        ({"batch_size": 1000}, "larger than the 320"),
+        ({"batch_size": 1000}, "larger than the 320 training images; use --batch-size 320 or less"),
         ({"dataset": "cifar"}, "cifar"),
         ({"device": "tpu9"}, "device"),
     ],

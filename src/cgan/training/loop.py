@@ -165,7 +165,11 @@ class Training:
         self.dataset = dataset
         images, labels = (torch.from_numpy(a[: config.max_images]) for a in self.dataset.split("train"))
         if len(images) < config.batch_size:
-            raise CganError(f"{flag('batch_size')} {config.batch_size} is larger than the {len(images)} training images")
+            largest = len(images) // dist.world_size * dist.world_size  # the ranks share it evenly
+            raise CganError(
+                f"{flag('batch_size')} {config.batch_size} is larger than the {len(images)} training images; "
+                f"use {flag('batch_size')} {largest} or less"
+            )
         self.images, self.labels = images.to(self.device), labels.to(self.device)
         arch = config.arch_config(self.dataset.num_classes, self.dataset.image_shape)
         self.gan = GANStep(config, arch, self.device, dist)
