@@ -67,7 +67,7 @@ class Distributed:
             if device.index >= torch.cuda.device_count():
                 raise CganError(
                     f"rank {self.rank} would train on {device}, but this machine has {torch.cuda.device_count()} "
-                    "CUDA GPU(s): start at most one process per GPU (torchrun --nproc_per_node)"
+                    "CUDA GPU(s): start at most one process per GPU (torchrun's nproc_per_node)"
                 )
             torch.cuda.set_device(device)
         self.device = device
