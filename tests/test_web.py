@@ -145,6 +145,23 @@ def test_generate_shows_the_grid_and_downloads_it(page, server_url, offsite):
     assert offsite == []
 
 
+def test_the_page_asks_for_nothing_the_server_lacks(offline, server_url):
+    """Every request of the page succeeds, and it brings its own icon, which a desktop browser would otherwise
+    ask the server for as /favicon.ico (a 404; headless Chromium does not ask)."""
+    missing = []
+    offline.on("response", lambda response: missing.append(response.url) if response.status >= 400 else None)
+    ready(offline, server_url)
+    offline.wait_for_load_state("networkidle")
+    assert missing == []
+    icon = offline.locator("link[rel=icon]").get_attribute("href")
+    assert icon.startswith("data:image/png;base64,")
+    size = offline.evaluate(
+        "async href => { const img = new Image(); img.src = href; await img.decode(); return img.naturalWidth; }",
+        icon,
+    )
+    assert size > 0
+
+
 def test_random_seed_fills_the_seed_and_the_caption_shows_it(page):
     page.click("#random-seed")
     seed = page.input_value("#seed")
