@@ -13,6 +13,7 @@ from cgan.training.losses import (
     least_squares_d_loss,
     least_squares_g_loss,
     mean_critic_g_loss,
+    mode_seeking_loss,
     nonsaturating_g_loss,
     r1_penalty,
     vanilla_d_loss,
@@ -261,3 +262,27 @@ def test_r1_penalty_needs_real_images_that_require_grad():
     real = torch.randn(4, 1, 2, 2)  # given to D without requires_grad: no gradient w.r.t. it exists
     with pytest.raises(RuntimeError):
         r1_penalty(critic(real, None), real)
+
+
+def test_mode_seeking_loss_is_the_reciprocal_gap_ratio_over_pairs_of_one_class():
+    z = torch.tensor([[0.0, 0.0], [1.0, 1.0], [2.0, 0.0], [0.0, 4.0], [5.0, 5.0]])
+    fake = torch.tensor([0.0, 3.0, 1.0, 0.0, 9.0]).view(5, 1, 1, 1).expand(5, 1, 2, 2)
+    labels = torch.tensor([1, 1, 0, 0, 2])  # pairs: (2, 3) of class 0 and (0, 1) of class 1; 4 is alone
+    image_gaps, noise_gaps = 1.0 + 3.0, 3.0 + 1.0  # per pair: the mean absolute difference
+    assert mode_seeking_loss(fake, z, labels).item() == pytest.approx(1 / (image_gaps / noise_gaps + 1e-5))
+    # Two noises of one class drawn alike: the loss is as large as eps allows.
+    assert mode_seeking_loss(torch.zeros(4, 1, 2, 2), z[:4], labels[:4]).item() == pytest.approx(1e5)
+
+
+def test_mode_seeking_loss_pushes_images_of_one_class_apart_and_is_zero_without_pairs():
+    z = torch.randn(8, 4)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    fake = (z[:, :1] * 0.01).view(8, 1, 1, 1).repeat(1, 1, 2, 2).requires_grad_(True)
+    mode_seeking_loss(fake, z, labels).backward()
+    moved = fake.detach() - 0.01 * fake.grad  # one step of gradient descent on the loss alone
+    gaps = lambda images: (images[0::2] - images[1::2]).abs().mean()  # noqa: E731
+    assert gaps(moved) > gaps(fake.detach())
+    alone = torch.randn(3, 1, 2, 2, requires_grad=True)
+    loss = mode_seeking_loss(alone, torch.randn(3, 4), torch.tensor([0, 1, 2]))
+    loss.backward()
+    assert loss.item() == 0 and torch.equal(alone.grad, torch.zeros_like(alone))

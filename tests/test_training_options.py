@@ -67,7 +67,7 @@ def test_generator_phase_leaves_the_discriminator_gradients_alone():
     fake = gan.generator(torch.randn(16, 16), labels)
     gan.discriminator_phase(real, fake.detach(), labels, measure=False)
     d_grads = [p.grad.clone() for p in gan.discriminator.parameters()]
-    gan.generator_phase(fake, labels, measure=False)
+    gan.generator_phase(fake, torch.randn(16, 16), labels, measure=False)
     assert all(torch.equal(p.grad, g) for p, g in zip(gan.discriminator.parameters(), d_grads, strict=True))
     assert all(p.requires_grad for p in gan.discriminator.parameters())
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in gan.generator.parameters())
@@ -76,7 +76,7 @@ def test_generator_phase_leaves_the_discriminator_gradients_alone():
 def test_all_stabilisers_together_resume_to_the_same_weights(tiny_config, tmp_path):
     options = dict(
         epochs=2, loss="wgan-gp", n_critic=2, cond_g="cbn", cond_d="acgan", augment="translation,cutout",
-        r1=0.5, ema=0.9,
+        r1=0.5, ema=0.9, mode_seeking=1.0,
     )  # fmt: skip
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     fit(tiny_config(straight, **options), progress=False)
@@ -114,6 +114,7 @@ def test_learning_rate_decays_linearly_to_zero_and_resumes_exactly(tiny_config, 
         ({"loss": "wgan-gp", "gp_weight": 0.0}, "--gp-weight must be positive"),
         ({"n_critic": 0}, "--n-critic"),
         ({"r1": -1.0}, "--r1 must be positive"),
+        ({"mode_seeking": -1.0}, "--mode-seeking must be positive"),
         ({"augment": "rotate"}, "--augment takes"),
         ({"arch": "mlp", "cond_g": "cbn"}, "dcgan only"),
         ({"cond_d": "softmax"}, "--cond-d must be one of"),

@@ -51,6 +51,7 @@ RECIPES: dict[str, dict] = {
     "mlp": {"arch": "mlp"},
     "deep-d": {"d_depth": 2},
     "mbstd": {"minibatch_std": True},
+    "msgan": {"mode_seeking": 1.0},
 }
 STUDY_FILE = "study.json"
 REPORT_FILE = "study.md"

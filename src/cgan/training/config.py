@@ -105,6 +105,13 @@ class TrainConfig:
     r1: float | None = option(
         None, "R1 penalty on real images with this gamma; 0: none", parse=float_or_off, metavar="GAMMA"
     )
+    mode_seeking: float | None = option(
+        None,
+        "mode-seeking regularisation (MSGAN) of the generator with this weight, against too little variety; "
+        "0: none",
+        parse=float_or_off,
+        metavar="WEIGHT",
+    )
     augment: str | None = option(
         None,
         f"differentiable augmentation (DiffAugment) of D's inputs; POLICY is a comma-separated list of "
@@ -196,7 +203,7 @@ class TrainConfig:
         loss = get_loss(self.loss)
         if self.gp_weight != DEFAULT_GP_WEIGHT and not loss.gradient_penalty:
             raise CganError(f"{flag('gp_weight')} applies to --loss wgan-gp only, not to --loss {self.loss}")
-        for name in ("gp_weight", "r1", "max_seconds", "eval_every_s", "lr", "clip_grad"):
+        for name in ("gp_weight", "r1", "mode_seeking", "max_seconds", "eval_every_s", "lr", "clip_grad"):
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise CganError(f"{flag(name)} must be positive, got {value}")

@@ -111,3 +111,18 @@ def r1_penalty(
     """R1 (Mescheder et al. 2018): mean squared norm of D's gradient at the real images, which must have
     been given to D with requires_grad. The caller weighs it by gamma / 2."""
     return input_gradients(real_logits, real, loss_scale).pow(2).sum(dim=1).mean()
+
+
+def mode_seeking_loss(fake: torch.Tensor, z: torch.Tensor, labels: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Mode seeking (Mao et al. 2019, MSGAN): 1 / (mean |G(z1) - G(z2)| / mean |z1 - z2| + eps) over pairs of
+    generated images of one class, so that G loses for drawing two noises of a class alike. The pairs are
+    each image and the next one of its class in the batch (no extra images are drawn); a batch with no two
+    images of one class gives 0."""
+    order = torch.argsort(labels, stable=True)
+    first, second = order[:-1], order[1:]
+    same = (labels[first] == labels[second]).float()
+    image_gaps = (fake[first].float() - fake[second].float()).abs().flatten(1).mean(dim=1)
+    noise_gaps = (z[first].float() - z[second].float()).abs().mean(dim=1)
+    # Sums over the same pairs: their ratio is the ratio of the means. Clamped so that no pair gives 0, not 0/0.
+    ratio = (image_gaps * same).sum() / (noise_gaps * same).sum().clamp_min(torch.finfo(torch.float32).tiny)
+    return (same.sum() > 0).float() / (ratio + eps)

@@ -27,7 +27,7 @@ from ..models import ArchConfig, build_discriminator, build_generator
 from .augment import augment, parse_policy
 from .config import TrainConfig
 from .distributed import Distributed
-from .losses import get_loss, gradient_penalty, r1_penalty
+from .losses import get_loss, gradient_penalty, mode_seeking_loss, r1_penalty
 from .precision import AUTOCAST_DTYPES, resolve_precision
 
 INITIAL_LOSS_SCALE = 2.0**16  # fp16: GradScaler's default; it halves on an overflow, doubles after
@@ -130,7 +130,7 @@ class GANStep:
         g_loss = g_norm = None
         g_skipped = False
         if update_g:
-            g_loss, g_norm, g_skipped = self.generator_phase(fake, labels, measure)
+            g_loss, g_norm, g_skipped = self.generator_phase(fake, z, labels, measure)
             if self.ema is not None:
                 self.update_ema()
         self.step += 1
@@ -183,7 +183,7 @@ class GANStep:
         d_norm, skipped = self.optimiser_step(self.scaler_d, self.opt_d, self.discriminator, measure)
         return DiscriminatorPhase(d_loss, forward_loss, d_norm, skipped, real_logits, fake_logits)
 
-    def generator_phase(self, fake, labels, measure: bool) -> tuple[torch.Tensor, float | None, bool]:
+    def generator_phase(self, fake, z, labels, measure: bool) -> tuple[torch.Tensor, float | None, bool]:
         # G's loss flows back through D to the images, but D's own weight gradients would go unused (the
         # next D phase starts from none): frozen, autograd skips their convolutions.
         self.discriminator.requires_grad_(False)
@@ -192,6 +192,8 @@ class GANStep:
             g_loss = self.loss.g_loss(fake_logits)
             if fake_classes is not None:  # cross-entropy on logits: no softmax before it
                 g_loss = g_loss + F.cross_entropy(fake_classes, labels)
+            if self.config.mode_seeking:  # on this rank's images: pairs do not cross ranks
+                g_loss = g_loss + self.config.mode_seeking * mode_seeking_loss(fake, z, labels)
             self.opt_g.zero_grad(set_to_none=True)
             self.scaler_g.scale(g_loss).backward()
         finally:
