@@ -123,7 +123,7 @@ Trained with cgan's own training command, seed {config["seed"]}:
 split; the real-data floor is real train images measured the same way):
 
 ```
-{table.getvalue().strip().replace(str(target), f"bundled {name}")}
+{table.getvalue().strip().replace(str(target / "generator.safetensors"), str(target)).replace(str(target), f"bundled {name}")}
 ```
 
 Over evaluation seeds {", ".join(map(str, SPREAD_SEEDS))} (1,000 images per class each; mean, then the lowest
