@@ -97,6 +97,9 @@ def main() -> None:
     with contextlib.redirect_stdout(table):
         if cgan_main(evaluate_args) != 0:
             sys.exit("evaluation failed")
+    # The table names the weights (file or folder) it evaluated: shown as the bundled name.
+    evaluated = table.getvalue().strip().replace(str(target / "generator.safetensors"), str(target))
+    evaluated = evaluated.replace(str(target), f"bundled {name}")
     spread = seed_spread(name, args.data_dir)
     quality = [
         f"| {int(e)} | {t:.0f} | {a:.4f} | {fd:.2f} | {p:.3f} | {r:.3f} |"
@@ -123,7 +126,7 @@ Trained with cgan's own training command, seed {config["seed"]}:
 split; the real-data floor is real train images measured the same way):
 
 ```
-{table.getvalue().strip().replace(str(target / "generator.safetensors"), str(target)).replace(str(target), f"bundled {name}")}
+{evaluated}
 ```
 
 Over evaluation seeds {", ".join(map(str, SPREAD_SEEDS))} (1,000 images per class each; mean, then the lowest
