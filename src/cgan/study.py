@@ -51,7 +51,8 @@ RECIPES: dict[str, dict] = {
     "mlp": {"arch": "mlp"},
     "deep-d": {"d_depth": 2},
     "mbstd": {"minibatch_std": True},
-    "msgan": {"mode_seeking": 1.0},
+    # 0.1, not the paper's 1: on MNIST 1 cost 2 points of class accuracy, 0.1 helped (docs/studies/).
+    "msgan": {"mode_seeking": 0.1},
 }
 STUDY_FILE = "study.json"
 REPORT_FILE = "study.md"
