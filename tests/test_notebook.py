@@ -47,7 +47,7 @@ def test_the_committed_notebook_holds_the_outputs_of_its_code():
 def test_the_notebook_runs_top_to_bottom_on_the_real_data(shared_data, monkeypatch):
     monkeypatch.setenv("CGAN_DATA_DIR", str(shared_data / "mnist"))
     # The kernel's torch threads sleep instead of spinning while they wait: on a machine whose cores are
-    # busy with other jobs, spinning made the training cell about 20 times slower, past the cell timeout
+    # busy with other jobs, spinning made the training cell tens of times slower, past the cell timeout
     # (docs/speed.md, "Busy machines").
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
     check_outputs(executor().execute(NOTEBOOK))
