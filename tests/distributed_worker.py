@@ -27,11 +27,12 @@ from cgan.training.step import GANStep
 
 BATCH = 32
 # Each exercises a part of the step that must see the global batch: batch norm (plain and conditional),
-# WGAN-GP's mixing weights and double backward, R1, AC-GAN's class loss, DiffAugment's draws; n_critic 1
-# updates G at step 1.
+# WGAN-GP's mixing weights and double backward, R1, AC-GAN's class loss, DiffAugment's draws, top-k's choice
+# of images (at its smallest share, as late in training); n_critic 1 updates G at step 1.
 CONFIGS = {
     "defaults": {},
     "wgan-gp": {"loss": "wgan-gp", "cond_g": "cbn", "cond_d": "acgan", "r1": 1.0, "augment": "translation,cutout"},
+    "top-k": {"top_k": 0.25},
 }
 
 
@@ -44,6 +45,7 @@ def first_step(data_dir: str, dist: Distributed) -> dict[str, torch.Tensor]:
     for name, options in CONFIGS.items():
         config = TrainConfig(g_width=8, d_width=8, latent_dim=16, precision="fp32", batch_size=BATCH, **options)
         gan = GANStep(config, config.arch_config(10, (1, 28, 28)), device, dist)
+        gan.top_k_share = config.top_k or 1.0
         for network, module, optimiser in (("g", gan.generator, gan.opt_g), ("d", gan.discriminator, gan.opt_d)):
             record_gradients(f"{name}.grad.{network}", module, optimiser, found)
         gan(to_float(images[index]), labels[index], measure=False)

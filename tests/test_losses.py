@@ -286,3 +286,13 @@ def test_mode_seeking_loss_pushes_images_of_one_class_apart_and_is_zero_without_
     loss = mode_seeking_loss(alone, torch.randn(3, 4), torch.tensor([0, 1, 2]))
     loss.backward()
     assert loss.item() == 0 and torch.equal(alone.grad, torch.zeros_like(alone))
+
+
+@pytest.mark.parametrize("name", ["vanilla", "hinge", "lsgan", "wgan-gp"])
+def test_weighted_generator_loss_is_the_mean_over_the_kept_images(name):
+    logits = torch.tensor([0.3, -2.0, 1.5, 0.7, -0.1, 4.0])
+    kept = torch.tensor([0.0, 0.0, 1.0, 1.0, 0.0, 1.0])
+    g_loss = LOSSES[name].g_loss
+    expected = g_loss(logits[kept.bool()])
+    assert g_loss(logits, kept / 3).item() == pytest.approx(expected.item())
+    assert g_loss(logits, torch.full((6,), 1 / 6)).item() == pytest.approx(g_loss(logits).item())

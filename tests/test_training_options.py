@@ -19,7 +19,7 @@ from cgan.training import precision as precision_module
 from cgan.training import step as step_module
 from cgan.training.loop import Training
 from cgan.training.precision import cpu_autocasts_fp16, resolve_precision
-from cgan.training.schedule import learning_rate
+from cgan.training.schedule import learning_rate, top_k_share
 from cgan.training.step import GANStep
 
 
@@ -106,6 +106,30 @@ def test_learning_rate_decays_linearly_to_zero_and_resumes_exactly(tiny_config, 
         assert meta["param_groups"][name][0]["lr"] == pytest.approx(last_lr)
 
 
+def test_top_k_keeps_the_images_d_rates_most_real_on_a_schedule_that_resumes(tiny_config, tmp_path):
+    assert [top_k_share(0.5, epoch) for epoch in (0, 1, 10, 68, 69, 500)] == pytest.approx(
+        [1.0, 0.99, 0.99**10, 0.99**68, 0.5, 0.5]
+    )
+    assert top_k_share(None, 500) == 1.0
+    config = TrainConfig(g_width=8, d_width=8, latent_dim=16, top_k=0.5)
+    gan = GANStep(config, config.arch_config(10, (1, 28, 28)), torch.device("cpu"))
+    logits = torch.tensor([0.5, 3.0, -1.0, 2.0, 0.0, 1.0, -4.0, 2.5])
+    assert gan.top_k_weights(logits) is None  # the first epoch: G learns from every image
+    gan.top_k_share = 0.5
+    assert gan.top_k_weights(logits).tolist() == [0, 0.25, 0, 0.25, 0, 0.25, 0, 0.25]  # 3.0, 2.0, 1.0, 2.5
+
+    # 10 steps an epoch: 32 images a batch are 31 kept from epoch 3 on (0.99**2 * 32 = 31.4), 30 from epoch 6.
+    options = dict(epochs=7, top_k=0.5)
+    straight, resumed, every = tmp_path / "straight", tmp_path / "resumed", tmp_path / "every"
+    fit(tiny_config(straight, **options), progress=False)
+    assert fit(tiny_config(resumed, max_steps=45, **options), progress=False).step == 45
+    fit(tiny_config(resumed, **options), resume=True, progress=False)
+    fit(tiny_config(every, epochs=7), progress=False)
+    a, b, c = (load_file(str(run / "checkpoints" / "last.safetensors")) for run in (straight, resumed, every))
+    assert a.keys() == b.keys() and not [name for name in a if not torch.equal(a[name], b[name])]
+    assert [name for name in a if name.startswith("generator.") and not torch.equal(a[name], c[name])]
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [
@@ -115,6 +139,7 @@ def test_learning_rate_decays_linearly_to_zero_and_resumes_exactly(tiny_config, 
         ({"n_critic": 0}, "--n-critic"),
         ({"r1": -1.0}, "--r1 must be positive"),
         ({"mode_seeking": -1.0}, "--mode-seeking must be positive"),
+        ({"top_k": 1.5}, "--top-k is a share of the batch"),
         ({"augment": "rotate"}, "--augment takes"),
         ({"arch": "mlp", "cond_g": "cbn"}, "dcgan only"),
         ({"cond_d": "softmax"}, "--cond-d must be one of"),

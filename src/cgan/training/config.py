@@ -112,6 +112,13 @@ class TrainConfig:
         parse=float_or_off,
         metavar="WEIGHT",
     )
+    top_k: float | None = option(
+        None,
+        "top-k generator updates: G learns only from the images of its batch that D rates most real, a share "
+        "that shrinks by 0.99 each epoch down to FRACTION (0.5 in the paper); 0: none",
+        parse=float_or_off,
+        metavar="FRACTION",
+    )
     augment: str | None = option(
         None,
         f"differentiable augmentation (DiffAugment) of D's inputs; POLICY is a comma-separated list of "
@@ -207,6 +214,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise CganError(f"{flag(name)} must be positive, got {value}")
+        if self.top_k is not None and not 0 < self.top_k <= 1:
+            raise CganError(f"{flag('top_k')} is a share of the batch and must lie in (0, 1], got {self.top_k}")
         if self.augment is not None:
             parse_policy(self.augment)
         if self.lr_decay is not None and self.lr_decay >= self.epochs:

@@ -112,6 +112,15 @@ class Distributed:
         after = tensor.new_zeros(len(tensor) * (self.world_size - self.rank - 1), *tensor.shape[1:])
         return torch.cat([before, tensor, after])
 
+    def gather(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The global batch's rows of `tensor` from every rank, in rank order (not differentiable; the
+        tensor itself in one process)."""
+        if not self.active:
+            return tensor
+        parts = [torch.empty_like(tensor) for _ in range(self.world_size)]
+        dist.all_gather(parts, tensor.contiguous())
+        return torch.cat(parts)
+
     def barrier(self) -> None:
         if self.active:
             dist.barrier()

@@ -21,9 +21,14 @@ def vanilla_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torc
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
 
 
-def nonsaturating_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+def image_mean(losses: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """The mean of the images' losses, or their sum weighted by `weights` (top-k updates keep some images)."""
+    return losses.mean() if weights is None else (losses * weights).sum()
+
+
+def nonsaturating_g_loss(fake_logits: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
     """-log D(G(z)) (Goodfellow et al. 2014): strong gradients early, when D easily rejects the fakes."""
-    return F.softplus(-fake_logits).mean()
+    return image_mean(F.softplus(-fake_logits), weights)
 
 
 def hinge_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -31,9 +36,9 @@ def hinge_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.
     return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
 
 
-def mean_critic_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+def mean_critic_g_loss(fake_logits: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
     """-D(G(z)): the generator's loss under both hinge and Wasserstein losses."""
-    return -fake_logits.mean()
+    return image_mean(-fake_logits, weights)
 
 
 def least_squares_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -41,8 +46,8 @@ def least_squares_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -
     return 0.5 * ((real_logits - 1.0).pow(2).mean() + fake_logits.pow(2).mean())
 
 
-def least_squares_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
-    return 0.5 * (fake_logits - 1.0).pow(2).mean()
+def least_squares_g_loss(fake_logits: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    return image_mean(0.5 * (fake_logits - 1.0).pow(2), weights)
 
 
 def wasserstein_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -52,7 +57,7 @@ def wasserstein_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
 
 class AdversarialLoss(NamedTuple):
     d_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (real logits, fake logits) -> loss
-    g_loss: Callable[[torch.Tensor], torch.Tensor]  # fake logits -> loss
+    g_loss: Callable[..., torch.Tensor]  # (fake logits, optional weights of the images) -> loss
     gradient_penalty: bool = False  # WGAN-GP: the critic's loss also needs `gradient_penalty`
 
 

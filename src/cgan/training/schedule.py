@@ -1,5 +1,6 @@
 """The training loop's small collaborators: a clock of training time, the schedule of quality
-measurements by training time, the learning-rate schedule, and the stop signal (Ctrl-C, SIGTERM)."""
+measurements by training time, the learning-rate and top-k schedules, and the stop signal (Ctrl-C,
+SIGTERM)."""
 
 from __future__ import annotations
 
@@ -60,6 +61,18 @@ def learning_rate(lr: float, step: int, steps_per_epoch: int, decay_from: int | 
         return lr
     start, end = decay_from * steps_per_epoch, epochs * steps_per_epoch
     return lr * min(1.0, max(0.0, (end - step) / (end - start)))
+
+
+TOP_K_DECAY = 0.99  # per epoch: Sinha et al. (2020)'s gamma
+
+
+def top_k_share(minimum: float | None, epoch: int) -> float:
+    """The share of each batch the generator learns from in epoch `epoch` (0-based) under --top-k: all of it
+    in the first epoch, then 0.99 times less each epoch, down to `minimum` (Sinha et al. 2020's nu). A
+    function of the epoch alone, so a resumed run continues the schedule where it stopped."""
+    if minimum is None:
+        return 1.0
+    return max(minimum, TOP_K_DECAY**epoch)
 
 
 class StopSignal:

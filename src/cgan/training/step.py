@@ -90,6 +90,7 @@ class GANStep:
         # One random stream for noise, augmentation and penalty mixing: saved in checkpoints for resume.
         self.noise = torch.Generator(device=device).manual_seed(config.seed)
         self.step = 0
+        self.top_k_share = 1.0  # of each batch, that G learns from (--top-k; the loop sets it each epoch)
 
     def set_learning_rate(self, lr: float) -> None:
         for optimizer in (self.opt_g, self.opt_d):
@@ -189,7 +190,7 @@ class GANStep:
         self.discriminator.requires_grad_(False)
         try:
             fake_logits, fake_classes = self.judge(self.augmented(fake), labels)
-            g_loss = self.loss.g_loss(fake_logits)
+            g_loss = self.loss.g_loss(fake_logits, self.top_k_weights(fake_logits))
             if fake_classes is not None:  # cross-entropy on logits: no softmax before it
                 g_loss = g_loss + F.cross_entropy(fake_classes, labels)
             if self.config.mode_seeking:  # on this rank's images: pairs do not cross ranks
@@ -200,6 +201,19 @@ class GANStep:
             self.discriminator.requires_grad_(True)
         g_norm, skipped = self.optimiser_step(self.scaler_g, self.opt_g, self.generator, measure)
         return g_loss, g_norm, skipped
+
+    def top_k_weights(self, fake_logits: torch.Tensor) -> torch.Tensor | None:
+        """Top-k generator updates (Sinha et al. 2020): weights of this rank's images in G's adversarial loss,
+        1/k for those among the k of the global batch that D rates most real and 0 for the rest (their
+        gradients would pull G towards what D already rejects); None while G learns from all of them."""
+        if self.top_k_share >= 1.0:
+            return None
+        scores = self.dist.gather(fake_logits.detach())
+        k = max(1, round(self.top_k_share * len(scores)))
+        kept = torch.zeros_like(scores)
+        kept[scores.topk(k).indices] = 1.0
+        # Times the world size: each rank's gradients are averaged, so its share of the global mean is scaled up.
+        return self.dist.shard(kept) * (self.dist.world_size / k)
 
     def penalty_scale(self, rows: int) -> float | torch.Tensor:
         """What the penalties multiply the sum of D's `rows` outputs by before autograd (and divide the input
