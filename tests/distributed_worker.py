@@ -27,12 +27,13 @@ from cgan.training.step import GANStep
 
 BATCH = 32
 # Each exercises a part of the step that must see the global batch: batch norm (plain and conditional),
-# WGAN-GP's mixing weights and double backward, R1, AC-GAN's class loss, DiffAugment's draws, top-k's choice
-# of images (at its smallest share, as late in training); n_critic 1 updates G at step 1.
+# WGAN-GP's mixing weights and double backward, R1, AC-GAN's class loss, DiffAugment's and consistency's
+# draws, top-k's choice of images (at its smallest share, as late in training); n_critic 1 updates G at
+# step 1.
 CONFIGS = {
     "defaults": {},
     "wgan-gp": {"loss": "wgan-gp", "cond_g": "cbn", "cond_d": "acgan", "r1": 1.0, "augment": "translation,cutout"},
-    "top-k": {"top_k": 0.25},
+    "top-k+consistency": {"top_k": 0.25, "consistency": 10.0},
 }
 
 

@@ -1,6 +1,7 @@
 """Losses, conditioning methods and stabilisers in real (tiny) training runs: they compose, are recorded,
 resume exactly, refuse invalid combinations; the best generator by fd_evaluator is kept."""
 
+import copy
 import csv
 import json
 import math
@@ -17,6 +18,7 @@ from cgan.run_folder import RunFolder
 from cgan.training import TrainConfig, fit
 from cgan.training import precision as precision_module
 from cgan.training import step as step_module
+from cgan.training.augment import translation
 from cgan.training.loop import Training
 from cgan.training.precision import cpu_autocasts_fp16, resolve_precision
 from cgan.training.schedule import learning_rate, top_k_share
@@ -76,7 +78,7 @@ def test_generator_phase_leaves_the_discriminator_gradients_alone():
 def test_all_stabilisers_together_resume_to_the_same_weights(tiny_config, tmp_path):
     options = dict(
         epochs=2, loss="wgan-gp", n_critic=2, cond_g="cbn", cond_d="acgan", augment="translation,cutout",
-        r1=0.5, ema=0.9, mode_seeking=1.0,
+        r1=0.5, ema=0.9, mode_seeking=1.0, consistency=10.0,
     )  # fmt: skip
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     fit(tiny_config(straight, **options), progress=False)
@@ -104,6 +106,22 @@ def test_learning_rate_decays_linearly_to_zero_and_resumes_exactly(tiny_config, 
     assert last_lr == pytest.approx(TrainConfig().lr / 20)
     for name in ("opt_g", "opt_d"):
         assert meta["param_groups"][name][0]["lr"] == pytest.approx(last_lr)
+
+
+def test_consistency_adds_the_gap_between_d_on_real_and_on_shifted_real_images():
+    config = TrainConfig(g_width=8, d_width=8, latent_dim=16, precision="fp32", consistency=10.0)
+    gan = GANStep(config, config.arch_config(10, (1, 28, 28)), torch.device("cpu"))
+    real, labels = torch.rand(16, 1, 28, 28) * 2 - 1, torch.randint(0, 10, (16,))
+    fake = gan.generator(torch.randn(16, 16), labels).detach()
+    before, noise = copy.deepcopy(gan.discriminator), gan.noise.get_state()
+    d = gan.discriminator_phase(real, fake, labels, measure=False)
+    shifted = translation(real, torch.Generator().set_state(noise))  # the same draws
+    assert not torch.equal(shifted, real)
+    with torch.no_grad():  # D's calls in the phase's order: each moves spectral norm's power iteration
+        on_real, _, on_shifted = (before(images, labels)[0] for images in (real, fake, shifted))
+    gap = (on_real - on_shifted).pow(2).mean()
+    assert gap > 0
+    assert (d.loss - d.forward_loss).item() == pytest.approx(10.0 * gap.item(), rel=1e-5)
 
 
 def test_top_k_keeps_the_images_d_rates_most_real_on_a_schedule_that_resumes(tiny_config, tmp_path):
@@ -139,6 +157,7 @@ def test_top_k_keeps_the_images_d_rates_most_real_on_a_schedule_that_resumes(tin
         ({"n_critic": 0}, "--n-critic"),
         ({"r1": -1.0}, "--r1 must be positive"),
         ({"mode_seeking": -1.0}, "--mode-seeking must be positive"),
+        ({"consistency": -10.0}, "--consistency must be positive"),
         ({"top_k": 1.5}, "--top-k is a share of the batch"),
         ({"augment": "rotate"}, "--augment takes"),
         ({"arch": "mlp", "cond_g": "cbn"}, "dcgan only"),

@@ -54,6 +54,7 @@ RECIPES: dict[str, dict] = {
     # 0.1, not the paper's 1: on MNIST 1 cost 2 points of class accuracy, 0.1 helped (docs/studies/).
     "msgan": {"mode_seeking": 0.1},
     "top-k": {"top_k": 0.5},  # the paper's recommended smallest share
+    "cr": {"consistency": 10.0},  # the paper's weight
 }
 STUDY_FILE = "study.json"
 REPORT_FILE = "study.md"

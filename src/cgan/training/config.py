@@ -112,6 +112,13 @@ class TrainConfig:
         parse=float_or_off,
         metavar="WEIGHT",
     )
+    consistency: float | None = option(
+        None,
+        "consistency regularisation (CR-GAN) of the discriminator with this weight (10 in the paper): D is "
+        "taught to rate a real image and the image shifted a few pixels alike; 0: none",
+        parse=float_or_off,
+        metavar="WEIGHT",
+    )
     top_k: float | None = option(
         None,
         "top-k generator updates: G learns only from the images of its batch that D rates most real, a share "
@@ -210,7 +217,7 @@ class TrainConfig:
         loss = get_loss(self.loss)
         if self.gp_weight != DEFAULT_GP_WEIGHT and not loss.gradient_penalty:
             raise CganError(f"{flag('gp_weight')} applies to --loss wgan-gp only, not to --loss {self.loss}")
-        for name in ("gp_weight", "r1", "mode_seeking", "max_seconds", "eval_every_s", "lr", "clip_grad"):
+        for name in ("gp_weight", "r1", "mode_seeking", "consistency", "max_seconds", "eval_every_s", "lr", "clip_grad"):
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise CganError(f"{flag(name)} must be positive, got {value}")

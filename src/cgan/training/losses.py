@@ -131,3 +131,9 @@ def mode_seeking_loss(fake: torch.Tensor, z: torch.Tensor, labels: torch.Tensor,
     # Sums over the same pairs: their ratio is the ratio of the means. Clamped so that no pair gives 0, not 0/0.
     ratio = (image_gaps * same).sum() / (noise_gaps * same).sum().clamp_min(torch.finfo(torch.float32).tiny)
     return (same.sum() > 0).float() / (ratio + eps)
+
+
+def consistency_loss(logits: torch.Tensor, transformed_logits: torch.Tensor) -> torch.Tensor:
+    """Consistency regularisation (Zhang et al. 2020, CR-GAN): the mean squared difference between D's
+    outputs for images and for the same images transformed in a way that keeps them real."""
+    return (logits - transformed_logits).pow(2).mean()

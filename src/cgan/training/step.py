@@ -1,7 +1,7 @@
 """One training step of a conditional GAN: the networks, their optimisers, the loss and the stabilisers.
 
 A step is the discriminator phase (adversarial loss, AC-GAN's class loss, WGAN-GP's gradient penalty,
-R1), then, on every n_critic-th step, the generator phase and the update of the generator's weight average
+R1, consistency), then, on every n_critic-th step, the generator phase and the update of the generator's weight average
 (EMA). The state of all of it goes to and from a checkpoint as tensors plus JSON.
 
 Precision: the networks' forward passes run under autocast in bf16 or fp16, or in fp32; losses and
@@ -24,10 +24,10 @@ import torch.nn.functional as F
 from ..checkpoint import load_module, load_optimizer, module_tensors, optimizer_tensors
 from ..errors import CheckpointError
 from ..models import ArchConfig, build_discriminator, build_generator
-from .augment import augment, parse_policy
+from .augment import augment, parse_policy, translation
 from .config import TrainConfig
 from .distributed import Distributed
-from .losses import get_loss, gradient_penalty, mode_seeking_loss, r1_penalty
+from .losses import consistency_loss, get_loss, gradient_penalty, mode_seeking_loss, r1_penalty
 from .precision import AUTOCAST_DTYPES, resolve_precision
 
 INITIAL_LOSS_SCALE = 2.0**16  # fp16: GradScaler's default; it halves on an overflow, doubles after
@@ -179,6 +179,9 @@ class GANStep:
             d_loss = d_loss + config.gp_weight * penalty
         if config.r1:  # by the images before augmentation, as StyleGAN2-ADA does
             d_loss = d_loss + config.r1 / 2 * r1_penalty(real_logits, real, penalty_scale)
+        if config.consistency:  # D's rating of real images must not move when they shift a few pixels
+            shifted = self.dist.shard(translation(self.dist.in_global_batch(real_seen.detach()), self.noise))
+            d_loss = d_loss + config.consistency * consistency_loss(real_logits, self.judge(shifted, labels)[0])
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler_d.scale(d_loss).backward()
         d_norm, skipped = self.optimiser_step(self.scaler_d, self.opt_d, self.discriminator, measure)
