@@ -1,8 +1,8 @@
 """One training step of a conditional GAN: the networks, their optimisers, the loss and the stabilisers.
 
 A step is the discriminator phase (adversarial loss, AC-GAN's class loss, WGAN-GP's gradient penalty,
-R1, consistency), then, on every n_critic-th step, the generator phase and the update of the generator's weight average
-(EMA). The state of all of it goes to and from a checkpoint as tensors plus JSON.
+R1, consistency), then, on every n_critic-th step, the generator phase (adversarial loss, top-k, mode
+seeking) and the update of the generator's weight average (EMA). The state of all of it goes to and from a checkpoint as tensors plus JSON.
 
 Precision: the networks' forward passes run under autocast in bf16 or fp16, or in fp32; losses and
 penalties are fp32 whatever the precision. fp16's narrow range needs loss scaling: each optimiser has a
@@ -207,8 +207,9 @@ class GANStep:
 
     def top_k_weights(self, fake_logits: torch.Tensor) -> torch.Tensor | None:
         """Top-k generator updates (Sinha et al. 2020): weights of this rank's images in G's adversarial loss,
-        1/k for those among the k of the global batch that D rates most real and 0 for the rest (their
-        gradients would pull G towards what D already rejects); None while G learns from all of them."""
+        1/k for those among the k of the global batch that D rates most real and 0 for the rest (the paper
+        finds the gradients of the images D rejects most point away from the data); None while G learns
+        from all of them."""
         if self.top_k_share >= 1.0:
             return None
         scores = self.dist.gather(fake_logits.detach())
