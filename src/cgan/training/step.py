@@ -2,7 +2,8 @@
 
 A step is the discriminator phase (adversarial loss, AC-GAN's class loss, WGAN-GP's gradient penalty,
 R1, consistency), then, on every n_critic-th step, the generator phase (adversarial loss, top-k, mode
-seeking) and the update of the generator's weight average (EMA). The state of all of it goes to and from a checkpoint as tensors plus JSON.
+seeking) and the update of the generator's weight average (EMA). The state of all of it goes to and from
+a checkpoint as tensors plus JSON.
 
 Precision: the networks' forward passes run under autocast in bf16 or fp16, or in fp32; losses and
 penalties are fp32 whatever the precision. fp16's narrow range needs loss scaling: each optimiser has a
