@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import warnings
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,8 @@ import pytest
 from cgan.cli import main
 from cgan.errors import CganError, CheckpointError
 from cgan.run_folder import RunFolder
-from cgan.training import fit
+from cgan.training import TrainConfig, fit
+from cgan.training.config import ADDED_LATER, default_of
 
 
 def test_a_second_run_into_a_busy_folder_is_refused(tiny_config, tmp_path, shared_data):
@@ -138,6 +140,30 @@ def test_config_json_missing_a_field_is_refused(tiny_run_copy):
     (tiny_run_copy / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="lacks seed"):
         fit(_config_of(tiny_run_copy), resume=True, progress=False)
+
+
+# The fields of TrainConfig in cgan's first release: every option added since must resume from a config.json
+# written before it (ADDED_LATER), as its default.
+FIRST_RELEASE_OPTIONS = {
+    "dataset", "data_dir", "out", "arch", "latent_dim", "g_width", "d_width", "embed_dim", "cond_g", "cond_d",
+    "spectral_norm", "loss", "n_critic", "gp_weight", "r1", "augment", "epochs", "max_steps", "max_seconds",
+    "batch_size", "lr", "beta1", "beta2", "ema", "clip_grad", "seed", "threads", "device", "precision",
+    "channels_last", "max_images", "log_every", "checkpoint_every", "samples_per_class", "eval_every",
+    "eval_every_s", "eval_per_class",
+}  # fmt: skip
+
+
+def test_config_json_of_an_older_cgan_resumes_with_the_newer_options_at_their_defaults(tiny_run_copy):
+    newer = {f.name for f in fields(TrainConfig)} - FIRST_RELEASE_OPTIONS
+    assert newer == set(ADDED_LATER)
+    config = json.loads((tiny_run_copy / "config.json").read_text())
+    for name in newer:
+        del config[name]
+    (tiny_run_copy / "config.json").write_text(json.dumps(config))
+    assert main(["train", "--resume", str(tiny_run_copy), "--epochs", "4", "--no-progress"]) == 0
+    assert json.loads((tiny_run_copy / "model.json").read_text())["step"] == 40
+    saved = json.loads((tiny_run_copy / "config.json").read_text())
+    assert {name: saved[name] for name in newer} == {name: default_of(name) for name in newer}
 
 
 def test_a_damaged_metrics_log_is_one_line(tiny_run_copy):

@@ -40,6 +40,7 @@ RESUMABLE = (
 # option must be present (a missing seed must not silently become 0).
 ADDED_LATER = (
     "data", "image_size", "channels", "tensorboard", "d_depth", "minibatch_std", "lr_decay", "sync_batch_norm",
+    "mode_seeking", "consistency", "top_k",
 )  # fmt: skip
 # The early stops are asked anew on each resume (a run stopped by its --max-time would stop again at once);
 # the other RESUMABLE options, --epochs among them, keep the run's value unless given, so an interrupted run
