@@ -181,6 +181,21 @@ def test_cli_resume_refuses_to_change_the_run(tiny_config, tmp_path, capsys):
     assert "--lr cannot change when resuming" in capsys.readouterr().err
 
 
+def test_cli_resume_takes_a_given_option_even_at_its_default_value(tiny_config, tmp_path):
+    from cgan.cli import main
+
+    run = tmp_path / "run"
+    fit(tiny_config(run, epochs=1, log_every=2), progress=False)
+    # 3 epochs and a log every 10 steps are the defaults: given, they still replace the run's 1 and 2.
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--log-every", "10", "--no-progress"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert (config["epochs"], config["log_every"]) == (3, 10)
+    assert json.loads((run / "model.json").read_text())["step"] == 30
+    # Not given: kept.
+    assert main(["train", "--resume", str(run), "--epochs", "4", "--no-progress"]) == 0
+    assert json.loads((run / "config.json").read_text())["log_every"] == 10
+
+
 def test_ema_update_maths(tiny_config, tmp_path):
     from cgan.training.step import GANStep
 

@@ -18,14 +18,19 @@ def describe_default(f) -> str:
     return f"{f.default:g}" if isinstance(f.default, float) else str(f.default)
 
 
+def cli_default(f):
+    """What an option that was not given means on the command line."""
+    return f.metadata.get("cli_default", f.default if f.default is not MISSING else None)
+
+
 def add_parser(commands) -> None:
     p = commands.add_parser("train", help="train a conditional GAN into a run folder")
     p.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its last checkpoint")
     for f in fields(TrainConfig):
         meta = dict(f.metadata)
-        kwargs = {
+        kwargs: dict[str, object] = {
             "dest": f.name,
-            "default": meta.get("cli_default", f.default if f.default is not MISSING else None),
+            "default": argparse.SUPPRESS,  # absent unless given: a resumed run keeps what was not given
             "help": f"{meta['help']} (default: {describe_default(f)})",
         }
         if f.type == "bool":
@@ -45,11 +50,13 @@ def add_parser(commands) -> None:
 def run(args) -> int:
     from ..training import fit
 
-    if args.resume and args.out:
+    if args.resume and getattr(args, "out", None):
         raise CganError("--out cannot change when resuming: the run stays in its folder")
-    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
-    values["out"] = args.resume or args.out or f"runs/{args.dataset}"
-    result = fit(TrainConfig(**values), resume=bool(args.resume), progress=not args.no_progress and sys.stderr.isatty())
+    given = {f.name for f in fields(TrainConfig) if hasattr(args, f.name)}
+    values = {f.name: getattr(args, f.name) if f.name in given else cli_default(f) for f in fields(TrainConfig)}
+    values["out"] = args.resume or values["out"] or f"runs/{values['dataset']}"
+    progress = not args.no_progress and sys.stderr.isatty()
+    result = fit(TrainConfig(**values), resume=bool(args.resume), progress=progress, given=given)
     if not result.is_main:  # another rank of a torchrun run: rank 0 reports
         return 130 if result.interrupted else 0
     summary = (

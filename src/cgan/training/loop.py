@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Collection
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,9 +63,13 @@ def epoch_permutation(seed: int, epoch: int, count: int) -> torch.Tensor:
     return torch.randperm(count, generator=torch.Generator().manual_seed((seed * 100_003 + epoch) % 2**63))
 
 
-def fit(config: TrainConfig, resume: bool = False, progress: bool = True) -> TrainResult:
+def fit(
+    config: TrainConfig, resume: bool = False, progress: bool = True, given: Collection[str] | None = None
+) -> TrainResult:
     """Train (or continue training) the run in `config.out` until `epochs`, `max_steps` or `max_seconds`.
-    Launched by torchrun, each process is one rank of the run and rank 0 writes the folder (docs/scale.md)."""
+    Launched by torchrun, each process is one rank of the run and rank 0 writes the folder (docs/scale.md).
+    On resume, `given` names the options the user set (`cgan train` knows them); without it, those whose
+    value differs from their default count as set."""
     started = time.perf_counter()
     folder = RunFolder(config.out)
     with Distributed.from_environment() as dist:
@@ -78,7 +83,7 @@ def fit(config: TrainConfig, resume: bool = False, progress: bool = True) -> Tra
                 make_folder(folder.path)
         with folder.lock() if dist.is_main else nullcontext():
             if resume:
-                config = resumed_config(config, folder)
+                config = resumed_config(config, folder, given)
                 dataset = checked_dataset(config)
             else:
                 config = fresh_config(config, folder)
@@ -121,23 +126,24 @@ def fresh_config(config: TrainConfig, folder: RunFolder) -> TrainConfig:
     return config
 
 
-def resumed_config(given: TrainConfig, folder: RunFolder) -> TrainConfig:
-    """The run's own config, with the RESUMABLE options that were given; changing any other is an error."""
+def resumed_config(config: TrainConfig, folder: RunFolder, given: Collection[str] | None = None) -> TrainConfig:
+    """The run's own config, with the RESUMABLE options that were given (`given`, or else those of `config`
+    that differ from their defaults); changing any other is an error."""
     if not folder.has_checkpoint():
         raise CheckpointError(f"cannot resume: {folder.path} has no checkpoint yet ({folder.checkpoint_file})")
     saved = TrainConfig.from_dict(folder.read_config(), str(folder.config_file))
+
+    def was_given(name: str) -> bool:
+        return name in given if given is not None else getattr(config, name) != default_of(name)
+
     fixed = [name for name in saved.to_dict() if name not in (*RESUMABLE, "out")]
-    changed = [
-        name
-        for name in fixed
-        if getattr(given, name) != default_of(name) and getattr(given, name) != getattr(saved, name)
-    ]
+    changed = [name for name in fixed if was_given(name) and getattr(config, name) != getattr(saved, name)]
     if changed:
         allowed = ", ".join(flag(name) for name in RESUMABLE)
         raise CganError(f"{', '.join(flag(n) for n in changed)} cannot change when resuming; only {allowed} can")
     for name in RESUMABLE:
-        if name in EXTENT or getattr(given, name) != default_of(name):
-            setattr(saved, name, getattr(given, name))
+        if name in EXTENT or was_given(name):
+            setattr(saved, name, getattr(config, name))
     saved.out = str(folder.path)
     saved.validate()
     return saved
