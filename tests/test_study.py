@@ -5,6 +5,7 @@ import json
 import pytest
 
 from cgan.cli import build_parser, main
+from cgan.cli.train import config_values
 from cgan.errors import CganError
 from cgan.study import StudyConfig, variant_options
 from cgan.training.config import train_arguments
@@ -53,7 +54,7 @@ def test_an_invalid_variant_fails_before_any_training(tmp_path):
 def test_train_arguments_spell_options_as_cgan_train_reads_them(options):
     arguments = train_arguments(options)
     assert "0.0006" not in arguments and "128" not in arguments  # defaults are left out
-    parsed = vars(build_parser().parse_args(["train", *arguments]))
+    parsed, _ = config_values(build_parser().parse_args(["train", *arguments]))
     assert {name: parsed[name] for name in options} == options
 
 

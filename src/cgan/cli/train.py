@@ -23,6 +23,12 @@ def cli_default(f):
     return f.metadata.get("cli_default", f.default if f.default is not MISSING else None)
 
 
+def config_values(args: argparse.Namespace) -> tuple[dict, set[str]]:
+    """The TrainConfig values a parsed `cgan train` command line means, and the names of the options it gave."""
+    given = {f.name for f in fields(TrainConfig) if hasattr(args, f.name)}
+    return {f.name: getattr(args, f.name) if f.name in given else cli_default(f) for f in fields(TrainConfig)}, given
+
+
 def add_parser(commands) -> None:
     p = commands.add_parser("train", help="train a conditional GAN into a run folder")
     p.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its last checkpoint")
@@ -52,8 +58,7 @@ def run(args) -> int:
 
     if args.resume and getattr(args, "out", None):
         raise CganError("--out cannot change when resuming: the run stays in its folder")
-    given = {f.name for f in fields(TrainConfig) if hasattr(args, f.name)}
-    values = {f.name: getattr(args, f.name) if f.name in given else cli_default(f) for f in fields(TrainConfig)}
+    values, given = config_values(args)
     values["out"] = args.resume or values["out"] or f"runs/{values['dataset']}"
     progress = not args.no_progress and sys.stderr.isatty()
     result = fit(TrainConfig(**values), resume=bool(args.resume), progress=progress, given=given)
