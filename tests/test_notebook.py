@@ -46,8 +46,8 @@ def test_the_committed_notebook_holds_the_outputs_of_its_code():
 @pytest.mark.slow
 def test_the_notebook_runs_top_to_bottom_on_the_real_data(shared_data, monkeypatch):
     monkeypatch.setenv("CGAN_DATA_DIR", str(shared_data / "mnist"))
-    # The kernel's torch threads sleep instead of spinning while they wait: on a machine whose cores are
-    # busy with other jobs, spinning made the training cell tens of times slower, past the cell timeout
-    # (docs/speed.md, "Busy machines").
-    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    # One torch thread in the kernel: on a machine whose cores are busy with other jobs, two threads made
+    # the training cell tens of times slower, past the cell timeout, even when sleeping instead of spinning
+    # while they wait (docs/speed.md, "Busy machines").
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     check_outputs(executor().execute(NOTEBOOK))
