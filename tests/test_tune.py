@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from cgan.cli import build_parser, main
+from cgan.cli.train import config_values
 from cgan.tune import Choice, Range, parse_dimension, parse_fixed, search_space
 
 optuna = pytest.importorskip("optuna")
@@ -102,9 +103,10 @@ def test_trials_are_stored_resumed_and_the_best_printed_as_a_train_command(share
     command = printed.strip().splitlines()[-1]
     assert command.startswith("cgan train ") and f"best: trial {best.number}" in printed
     args = build_parser().parse_args(shlex.split(command)[1:])
-    assert args.command == "train" and args.max_seconds == 2.0 and args.data_dir == str(shared_data / "mnist")
-    assert (args.lr, args.loss, args.ema) == (best.params["lr"], best.params["loss"], best.params["ema"])
-    assert (args.g_width, args.batch_size, args.max_images, args.threads) == (8, 32, 320, 1)
+    values, _ = config_values(args)  # what the command means, options left at their defaults included
+    assert args.command == "train" and values["max_seconds"] == 2.0 and values["data_dir"] == str(shared_data / "mnist")
+    assert (values["lr"], values["loss"], values["ema"]) == (best.params["lr"], best.params["loss"], best.params["ema"])
+    assert (values["g_width"], values["batch_size"], values["max_images"], values["threads"]) == (8, 32, 320, 1)
 
     table = (out / "tune.md").read_text()
     assert table.count("| complete |") == 3 and command in table
