@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import MISSING, fields
+from dataclasses import fields
 
 from ..errors import CganError
-from ..training.config import TrainConfig, flag
+from ..training.config import TrainConfig, default_of, flag
 
 
 def describe_default(f) -> str:
@@ -20,7 +20,7 @@ def describe_default(f) -> str:
 
 def cli_default(f):
     """What an option that was not given means on the command line."""
-    return f.metadata.get("cli_default", f.default if f.default is not MISSING else None)
+    return f.metadata.get("cli_default", default_of(f.name))
 
 
 def config_values(args: argparse.Namespace) -> tuple[dict, set[str]]:

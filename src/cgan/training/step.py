@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from ..checkpoint import load_module, load_optimizer, module_tensors, optimizer_tensors
 from ..errors import CheckpointError
 from ..models import ArchConfig, build_discriminator, build_generator
-from .augment import augment, parse_policy, translation
+from .augment import augment, parse_policy
 from .config import TrainConfig
 from .distributed import Distributed
 from .losses import consistency_loss, get_loss, gradient_penalty, mode_seeking_loss, r1_penalty
@@ -111,11 +111,13 @@ class GANStep:
 
     def augmented(self, images: torch.Tensor) -> torch.Tensor:
         """Images as D sees them: through DiffAugment when --augment is on."""
-        if not self.augment_policy:
-            return images
-        # Each image is transformed on its own, by draws made for the global batch: this rank's images
-        # take their place in it, so they get the draws (and the stream moves as) in one process.
-        return self.dist.shard(augment(self.dist.in_global_batch(images), self.augment_policy, self.noise))
+        return self.transformed(images, self.augment_policy) if self.augment_policy else images
+
+    def transformed(self, images: torch.Tensor, policy: tuple[str, ...]) -> torch.Tensor:
+        """`images` through the transforms of `policy`, drawn from the run's random stream. Each image is
+        transformed on its own, by draws made for the global batch: this rank's images take their place in
+        it, so they get the draws (and the stream moves as) in one process."""
+        return self.dist.shard(augment(self.dist.in_global_batch(images), policy, self.noise))
 
     def __call__(self, real: torch.Tensor, labels: torch.Tensor, measure: bool) -> dict | None:
         """One discriminator update, then a generator update on every n_critic-th step. With `measure`,
@@ -181,7 +183,7 @@ class GANStep:
         if config.r1:  # by the images before augmentation, as StyleGAN2-ADA does
             d_loss = d_loss + config.r1 / 2 * r1_penalty(real_logits, real, penalty_scale)
         if config.consistency:  # D's rating of real images must not move when they shift a few pixels
-            shifted = self.dist.shard(translation(self.dist.in_global_batch(real_seen.detach()), self.noise))
+            shifted = self.transformed(real_seen.detach(), ("translation",))
             d_loss = d_loss + config.consistency * consistency_loss(real_logits, self.judge(shifted, labels)[0])
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler_d.scale(d_loss).backward()
