@@ -1,7 +1,9 @@
-"""The DCGAN generator rewritten for fast inference on a CPU: the same function, less arithmetic.
+"""The DCGAN generators rewritten for fast inference on a CPU: the same function, less arithmetic.
 
-Three exact rewrites of a trained DCGANGenerator in eval mode (docs/speed.md has what each bought):
+Three exact rewrites of a trained DCGANGenerator in eval mode (docs/speed.md has what each bought); the
+conditional-batch-norm generator (DCGANCBNGenerator) gets the first and the last:
 - Batch norm in eval mode is a per-channel affine map: it folds into the weights of the layer before it.
+  Conditional batch norm is a per-class, per-channel one: it becomes a table of scales and shifts.
 - The label map beside the features goes through a linear up-convolution, so its contribution depends on
   the class alone: it is computed once per class into a table and added as a bias, which takes the label
   channels out of every convolution.
@@ -9,6 +11,9 @@ Three exact rewrites of a trained DCGANGenerator in eval mode (docs/speed.md has
   its input, through a different 2x2 slice of the kernel for each of the four positions in the block: it
   equals one padded 2x2 convolution into four times the channels whose outputs are interleaved. oneDNN runs
   a plain convolution several times as fast as a transposed one.
+
+Activations are kept channels-last (NHWC): oneDNN convolves that layout without reordering it to its own
+blocked one and back on every call, and the projection writes it directly.
 
 With precision "bf16" the weights and activations are bfloat16 (accumulation stays fp32 inside oneDNN), on
 CPUs that compute it natively; "fp32" gives the network's own images up to float rounding.
@@ -20,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models import DCGANGenerator
+from ..models import ConditionalBatchNorm, DCGANCBNGenerator, DCGANGenerator
 
 PRECISIONS = ("auto", "bf16", "fp32")
 
@@ -38,10 +43,14 @@ def resolve_precision(name: str) -> str:
 
 
 def batch_norm_affine(norm: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
-    """(scale, shift) with norm(x) == x * scale + shift per channel, in eval mode."""
+    """(scale, shift) with norm(x) == x * scale + shift per channel, in eval mode (with or without the
+    norm's own affine weights)."""
     assert norm.running_var is not None and norm.running_mean is not None
-    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
-    return scale, norm.bias - norm.running_mean * scale
+    scale = 1 / torch.sqrt(norm.running_var + norm.eps)
+    if norm.affine:
+        scale = norm.weight * scale
+    shift = -norm.running_mean * scale
+    return scale, shift + norm.bias if norm.affine else shift
 
 
 def phase_weight(weight: torch.Tensor) -> torch.Tensor:
@@ -59,14 +68,15 @@ def phase_weight(weight: torch.Tensor) -> torch.Tensor:
 
 def interleave(phases: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """(N, 4 O, H + 1, W + 1) in (a, b, o) channel order -> (N, O, 2H, 2W) with pixel (2m + a, 2n + b) taken
-    from channel (a, b, o) at (m + a, n + b)."""
+    from channel (a, b, o) at (m + a, n + b). The result is channels-last; `phases` may be in either layout
+    (channels-last reads fastest)."""
     n, channels = phases.shape[:2]
-    phases = phases.view(n, 2, 2, channels // 4, height + 1, width + 1)
-    out = phases.new_empty(n, channels // 4, height, 2, width, 2)
+    phases = phases.permute(0, 2, 3, 1).view(n, height + 1, width + 1, 2, 2, channels // 4)
+    out = phases.new_empty(n, height, 2, width, 2, channels // 4)
     for a in range(2):
         for b in range(2):
-            out[:, :, :, a, :, b] = phases[:, a, b, :, a : a + height, b : b + width]
-    return out.view(n, channels // 4, 2 * height, 2 * width)
+            out[:, :, a, :, b] = phases[:, a : a + height, b : b + width, a, b]
+    return out.view(n, 2 * height, 2 * width, channels // 4).permute(0, 3, 1, 2)
 
 
 class FoldedStage(nn.Module):
@@ -79,23 +89,25 @@ class FoldedStage(nn.Module):
 
     def __init__(self, weight: torch.Tensor, label_bias: torch.Tensor, shift: torch.Tensor, last: bool):
         super().__init__()
-        self.register_buffer("weight", weight)
-        self.register_buffer("shift", shift[:, None, None])  # (O, 1, 1): batch norm's shift or the conv's bias
-        # (classes, O, H, W): each class's label map through the convolution, plus the shift, in one add
-        self.register_buffer("class_bias", label_bias + self.shift)
+        self.register_buffer("weight", weight.contiguous(memory_format=torch.channels_last))
+        self.register_buffer("shift", shift)  # (O,): batch norm's shift or the conv's bias
+        # (classes, H, W, O), channels-last like the activations: each class's label map through the
+        # convolution, plus the shift, in one add
+        self.register_buffer("class_bias", (label_bias.permute(0, 2, 3, 1) + shift).contiguous())
         self.last = last
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         height, width = features.shape[-2:]
         out = interleave(F.conv2d(features, self.weight, padding=1), height, width)
+        pixels = out.permute(0, 2, 3, 1)  # (N, 2H, 2W, O): the memory as it lies
         if labels.is_floating_point():  # class weights blend the classes' bias maps
             weights = labels.to(out.dtype)
-            out.add_(torch.einsum("nk,kohw->nohw", weights, self.class_bias))
+            pixels.add_(torch.einsum("nk,khwo->nhwo", weights, self.class_bias))
             # Each class's map holds the shift once; weights that do not sum to 1 would count it that often.
             # One-hot weights give exactly the class's own map, so a blend's ends are that class's images.
-            out.sub_((weights.sum(1) - 1)[:, None, None, None] * self.shift)
+            pixels.sub_((weights.sum(1) - 1)[:, None, None, None] * self.shift)
         else:
-            out.add_(self.class_bias[labels])
+            pixels.add_(self.class_bias[labels])
         return out.tanh_() if self.last else out.relu_()
 
 
@@ -113,10 +125,12 @@ class FoldedGenerator(nn.Module):
         linear, norm = net.project[0], net.project[2]
         assert isinstance(linear, nn.Linear) and isinstance(norm, nn.BatchNorm2d)
         scale, shift = batch_norm_affine(norm)
+        # The projection's outputs reordered from (channel, pixel) to (pixel, channel): channels-last
         rows = linear.weight.view(norm.num_features, -1, linear.in_features) * scale[:, None, None]
-        self.register_buffer("project_weight", rows.reshape(-1, linear.in_features).t().contiguous().to(dtype))
-        self.register_buffer("project_bias", shift.repeat_interleave(sizes[0] ** 2).to(dtype))
-        self.first_shape = (norm.num_features, sizes[0], sizes[0])
+        rows = rows.transpose(0, 1).reshape(-1, linear.in_features)
+        self.register_buffer("project_weight", rows.t().contiguous().to(dtype))
+        self.register_buffer("project_bias", shift.repeat(sizes[0] ** 2).to(dtype))
+        self.first_shape = (sizes[0], sizes[0], norm.num_features)
         stages = []
         for size, bigger in zip(sizes, sizes[1:], strict=False):
             up = getattr(net, f"up_{bigger}")
@@ -138,17 +152,79 @@ class FoldedGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         features = torch.addmm(self.project_bias, z.to(self.dtype), self.project_weight).relu_()
-        features = features.view(len(z), *self.first_shape)
+        features = features.view(len(z), *self.first_shape).permute(0, 3, 1, 2)
         for stage in self.stages:
             features = stage(features, labels)
-        return features
+        return features.contiguous()
+
+
+def per_class(table: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Rows of a (classes, C) table for class indices; for class weights, their blend of the rows (what
+    LabelEmbedding gives the network, so the affine maps below blend as the network's do). -> (N, 1, 1, C)"""
+    rows = labels.to(table.dtype) @ table if labels.is_floating_point() else table[labels]
+    return rows[:, None, None, :]
+
+
+class ClassAffine(nn.Module):
+    """Conditional batch norm in eval mode: x * scale[class] + shift[class] per channel, channels-last."""
+
+    scale: torch.Tensor
+    shift: torch.Tensor
+
+    def __init__(self, norm: ConditionalBatchNorm, dtype: torch.dtype):
+        super().__init__()
+        scale, shift = batch_norm_affine(norm.norm)
+        self.register_buffer("scale", (norm.scale.weight * scale).to(dtype))
+        self.register_buffer("shift", (norm.scale.weight * shift + norm.shift.weight).to(dtype))
+
+    def forward(self, pixels: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """pixels (N, H, W, C), changed in place and returned."""
+        return pixels.mul_(per_class(self.scale, labels)).add_(per_class(self.shift, labels))
+
+
+class FoldedCBNGenerator(nn.Module):
+    """A DCGANCBNGenerator's function, (z, labels) -> images in [-1, 1]: the projection written
+    channels-last, each up-convolution as the interleaved 2x2 convolution, and each conditional batch norm
+    as a ClassAffine."""
+
+    project_weight: torch.Tensor
+    image_bias: torch.Tensor
+
+    @torch.no_grad()
+    def __init__(self, net: DCGANCBNGenerator, dtype: torch.dtype = torch.float32):
+        super().__init__()
+        self.dtype = dtype
+        sizes = net.sizes
+        linear = net.project[0]
+        assert isinstance(linear, nn.Linear)
+        channels = linear.out_features // sizes[0] ** 2
+        rows = linear.weight.view(channels, -1, linear.in_features).transpose(0, 1).reshape(-1, linear.in_features)
+        self.register_buffer("project_weight", rows.t().contiguous().to(dtype))
+        self.first_shape = (sizes[0], sizes[0], channels)
+        self.norms = nn.ModuleList(ClassAffine(getattr(net, f"norm_{size}"), dtype) for size in sizes[:-1])
+        for i, size in enumerate(sizes[1:]):
+            weight = phase_weight(getattr(net, f"up_{size}").weight).to(dtype)
+            self.register_buffer(f"weight_{i}", weight.contiguous(memory_format=torch.channels_last))
+        self.register_buffer("image_bias", getattr(net, f"up_{sizes[-1]}").bias.to(dtype))
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        pixels = (z.to(self.dtype) @ self.project_weight).view(len(z), *self.first_shape)
+        for i, norm in enumerate(self.norms):
+            features = norm(pixels, labels).relu_().permute(0, 3, 1, 2)
+            height, width = features.shape[-2:]
+            out = interleave(F.conv2d(features, getattr(self, f"weight_{i}"), padding=1), height, width)
+            pixels = out.permute(0, 2, 3, 1)
+        return pixels.add_(self.image_bias).tanh_().permute(0, 3, 1, 2).contiguous()
 
 
 def inference_network(net: nn.Module, precision: str = "auto") -> nn.Module:
-    """The fastest exact-enough form of `net` for generating on the CPU: a FoldedGenerator for the
-    label-map DCGAN generator, `net` itself for every other network (and on other devices)."""
+    """The fastest exact-enough form of `net` for generating on the CPU: a FoldedGenerator or
+    FoldedCBNGenerator for the DCGAN generators, `net` itself for every other network (and on other
+    devices)."""
     on_cpu = all(p.device.type == "cpu" for p in net.parameters())
-    if not isinstance(net, DCGANGenerator) or not on_cpu:
+    if not isinstance(net, DCGANGenerator | DCGANCBNGenerator) or not on_cpu:
         return net
     dtype = torch.bfloat16 if resolve_precision(precision) == "bf16" else torch.float32
-    return FoldedGenerator(net.eval(), dtype).eval()
+    if isinstance(net, DCGANGenerator):
+        return FoldedGenerator(net.eval(), dtype).eval()
+    return FoldedCBNGenerator(net.eval(), dtype).eval()
