@@ -3,9 +3,9 @@
     python bench/generation.py [--images 20480] [--repeats 5] [--threads N]
     python bench/generation.py --quality [--seeds 0,1,2] [--data-dir DIR]
 
-For the default 28x28 model (fresh weights: speed does not depend on their values), the bundled MNIST
-generator and the classic MLP CGAN architecture, prints images/s of `generator.generate(labels, seed=1)`
-for `--images` labels and the time of one image, per backend:
+For the default 28x28 model (fresh weights: speed does not depend on their values), the same with
+conditional batch norm, the bundled generators and the classic MLP CGAN architecture, prints images/s of
+`generator.generate(labels, seed=1)` for `--images` labels and the time of one image, per backend:
 - "network": the trained network itself in fp32, as generate ran it before generation.inference existed;
 - "folded fp32" and "folded bf16": generation.inference's rewrite (what generate uses now; auto = bf16
   where the CPU computes it natively);
@@ -48,9 +48,9 @@ def matmul_gflops(dtype: torch.dtype, repeats: int) -> float:
     return 2 * 1024**3 / statistics.median(times) / 1e9
 
 
-def fresh_generator(arch_name: str) -> TrainedGenerator:
+def fresh_generator(arch_name: str, **options) -> TrainedGenerator:
     spec = data.get_spec("mnist")
-    arch = TrainConfig(arch=arch_name).arch_config(spec.num_classes, spec.image_shape)
+    arch = TrainConfig(arch=arch_name, **options).arch_config(spec.num_classes, spec.image_shape)
     meta = {
         "format": "cgan-generator",
         "dataset": "mnist",
@@ -132,7 +132,9 @@ def main() -> None:
 
     models = {
         "default 28x28": fresh_generator("dcgan"),
+        "default 28x28, --cond-g cbn": fresh_generator("dcgan", cond_g="cbn"),
         "bundled mnist": load_generator("mnist"),
+        "bundled fashion-mnist": load_generator("fashion-mnist"),
         "mlp": fresh_generator("mlp"),
     }
     labels = [i % 10 for i in range(args.images)]
