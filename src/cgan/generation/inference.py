@@ -66,6 +66,13 @@ def phase_weight(weight: torch.Tensor) -> torch.Tensor:
     return both.permute(2, 4, 1, 0, 3, 5).reshape(4 * weight.shape[1], weight.shape[0], 2, 2)
 
 
+def projection_weight(linear: nn.Linear, scale: torch.Tensor) -> torch.Tensor:
+    """The weight of the generator's first layer, whose outputs are (channel, pixel) of the first features,
+    as the (in, pixel x channel) matrix that writes them channels-last, each channel's rows times `scale`."""
+    rows = linear.weight.view(len(scale), -1, linear.in_features) * scale[:, None, None]
+    return rows.transpose(0, 1).reshape(-1, linear.in_features).t().contiguous()
+
+
 def interleave(phases: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """(N, 4 O, H + 1, W + 1) in (a, b, o) channel order -> (N, O, 2H, 2W) with pixel (2m + a, 2n + b) taken
     from channel (a, b, o) at (m + a, n + b). The result is channels-last; `phases` may be in either layout
@@ -125,10 +132,7 @@ class FoldedGenerator(nn.Module):
         linear, norm = net.project[0], net.project[2]
         assert isinstance(linear, nn.Linear) and isinstance(norm, nn.BatchNorm2d)
         scale, shift = batch_norm_affine(norm)
-        # The projection's outputs reordered from (channel, pixel) to (pixel, channel): channels-last
-        rows = linear.weight.view(norm.num_features, -1, linear.in_features) * scale[:, None, None]
-        rows = rows.transpose(0, 1).reshape(-1, linear.in_features)
-        self.register_buffer("project_weight", rows.t().contiguous().to(dtype))
+        self.register_buffer("project_weight", projection_weight(linear, scale).to(dtype))
         self.register_buffer("project_bias", shift.repeat(sizes[0] ** 2).to(dtype))
         self.first_shape = (sizes[0], sizes[0], norm.num_features)
         stages = []
@@ -198,8 +202,7 @@ class FoldedCBNGenerator(nn.Module):
         linear = net.project[0]
         assert isinstance(linear, nn.Linear)
         channels = linear.out_features // sizes[0] ** 2
-        rows = linear.weight.view(channels, -1, linear.in_features).transpose(0, 1).reshape(-1, linear.in_features)
-        self.register_buffer("project_weight", rows.t().contiguous().to(dtype))
+        self.register_buffer("project_weight", projection_weight(linear, torch.ones(channels)).to(dtype))
         self.first_shape = (sizes[0], sizes[0], channels)
         self.norms = nn.ModuleList(ClassAffine(getattr(net, f"norm_{size}"), dtype) for size in sizes[:-1])
         for i, size in enumerate(sizes[1:]):
