@@ -73,6 +73,14 @@ def projection_weight(linear: nn.Linear, scale: torch.Tensor) -> torch.Tensor:
     return rows.transpose(0, 1).reshape(-1, linear.in_features).t().contiguous()
 
 
+def per_class(table: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The entries of a per-class table (classes, ...) for class indices (N,); for class weights
+    (N, classes), their blend of the entries, as the network's LabelEmbedding blends its rows."""
+    if labels.is_floating_point():
+        return (labels.to(table.dtype) @ table.flatten(1)).view(len(labels), *table.shape[1:])
+    return table[labels]
+
+
 def interleave(phases: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """(N, 4 O, H + 1, W + 1) in (a, b, o) channel order -> (N, O, 2H, 2W) with pixel (2m + a, 2n + b) taken
     from channel (a, b, o) at (m + a, n + b). The result is channels-last; `phases` may be in either layout
@@ -107,14 +115,11 @@ class FoldedStage(nn.Module):
         height, width = features.shape[-2:]
         out = interleave(F.conv2d(features, self.weight, padding=1), height, width)
         pixels = out.permute(0, 2, 3, 1)  # (N, 2H, 2W, O): the memory as it lies
-        if labels.is_floating_point():  # class weights blend the classes' bias maps
-            weights = labels.to(out.dtype)
-            pixels.add_(torch.einsum("nk,khwo->nhwo", weights, self.class_bias))
+        pixels.add_(per_class(self.class_bias, labels))
+        if labels.is_floating_point():
             # Each class's map holds the shift once; weights that do not sum to 1 would count it that often.
             # One-hot weights give exactly the class's own map, so a blend's ends are that class's images.
-            pixels.sub_((weights.sum(1) - 1)[:, None, None, None] * self.shift)
-        else:
-            pixels.add_(self.class_bias[labels])
+            pixels.sub_((labels.to(out.dtype).sum(1) - 1)[:, None, None, None] * self.shift)
         return out.tanh_() if self.last else out.relu_()
 
 
@@ -162,13 +167,6 @@ class FoldedGenerator(nn.Module):
         return features.contiguous()
 
 
-def per_class(table: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Rows of a (classes, C) table for class indices; for class weights, their blend of the rows (what
-    LabelEmbedding gives the network, so the affine maps below blend as the network's do). -> (N, 1, 1, C)"""
-    rows = labels.to(table.dtype) @ table if labels.is_floating_point() else table[labels]
-    return rows[:, None, None, :]
-
-
 class ClassAffine(nn.Module):
     """Conditional batch norm in eval mode: x * scale[class] + shift[class] per channel, channels-last."""
 
@@ -178,8 +176,9 @@ class ClassAffine(nn.Module):
     def __init__(self, norm: ConditionalBatchNorm, dtype: torch.dtype):
         super().__init__()
         scale, shift = batch_norm_affine(norm.norm)
-        self.register_buffer("scale", (norm.scale.weight * scale).to(dtype))
-        self.register_buffer("shift", (norm.scale.weight * shift + norm.shift.weight).to(dtype))
+        # (classes, 1, 1, C): each class's scale and shift, shaped to multiply channels-last pixels
+        self.register_buffer("scale", (norm.scale.weight * scale)[:, None, None, :].to(dtype))
+        self.register_buffer("shift", (norm.scale.weight * shift + norm.shift.weight)[:, None, None, :].to(dtype))
 
     def forward(self, pixels: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """pixels (N, H, W, C), changed in place and returned."""
