@@ -40,7 +40,7 @@ BASELINE = dict(
 
 
 def train(name: str, options: dict, args, out: Path) -> dict:
-    config = TrainConfig(
+    config = TrainConfig.for_dataset(
         dataset=args.dataset,
         data_dir=args.data_dir,
         out=str(out / name),

@@ -134,7 +134,7 @@ class StudyConfig:
         options = {**self.base, **variant_options(variant)}
         if self.threads is not None and "threads" not in options:
             options["threads"] = self.threads
-        config = TrainConfig(
+        config = TrainConfig.for_dataset(
             dataset=self.dataset,
             data_dir=self.data_dir,
             out=str(Path(self.out) / folder_name(variant)),
@@ -198,11 +198,14 @@ def summarise_run(run_dir: Path, batch_size: int) -> dict:
 
 
 # The defaults a report names: the variants are changes to them, and they change between versions.
-SHOWN_DEFAULTS = ("arch", "loss", "lr", "batch_size", "ema", "cond_g", "cond_d", "spectral_norm", "precision")
+SHOWN_DEFAULTS = (
+    "arch", "loss", "lr", "batch_size", "ema", "g_width", "cond_g", "cond_d", "mode_seeking", "spectral_norm", "precision",
+)  # fmt: skip
 
 
-def defaults() -> dict:
-    return asdict(TrainConfig())
+def defaults(dataset: str) -> dict:
+    """What the variants of a study of `dataset` change: the defaults, the dataset's own among them."""
+    return asdict(TrainConfig.for_dataset(dataset=dataset))
 
 
 def machine() -> dict:
@@ -230,7 +233,7 @@ def run_study(study: StudyConfig, progress: bool = True, log=print) -> dict:
     if study.threads:
         torch.set_num_threads(study.threads)  # before machine() records it
     finished = finished_results(out, study)
-    report = {"study": asdict(study), "defaults": defaults(), "machine": machine(), "results": []}
+    report = {"study": asdict(study), "defaults": defaults(study.dataset), "machine": machine(), "results": []}
     results: dict[str, dict] = {}
 
     def keep(variant: str, result: dict) -> None:
@@ -330,7 +333,7 @@ def finished_results(out: Path, study: StudyConfig) -> dict[str, dict]:
         raise CganError(
             f"{out} holds a study with other settings ({', '.join(same)} must match); choose another --out"
         )
-    if earlier.get("defaults") != defaults():
+    if earlier.get("defaults") != defaults(study.dataset):
         raise CganError(
             f"{out} holds a study made with other training defaults (another cgan); choose another --out"
         )

@@ -148,7 +148,7 @@ class TuneConfig:
         return {key: values[key] for key in SAME}
 
     def trial_config(self, options: dict, number: int) -> TrainConfig:
-        return TrainConfig(
+        return TrainConfig.for_dataset(
             dataset=self.dataset,
             data_dir=self.data_dir,
             out=str(Path(self.out) / "trials" / f"{number:04d}"),

@@ -7,7 +7,14 @@ import sys
 from dataclasses import fields
 
 from ..errors import CganError
-from ..training.config import TrainConfig, default_of, flag
+from ..training.config import (
+    DATASET_DEFAULTS,
+    TrainConfig,
+    dataset_defaults,
+    default_of,
+    flag,
+    train_arguments,
+)
 
 
 def describe_default(f) -> str:
@@ -25,12 +32,19 @@ def cli_default(f):
 
 def config_values(args: argparse.Namespace) -> tuple[dict, set[str]]:
     """The TrainConfig values a parsed `cgan train` command line means, and the names of the options it gave."""
-    given = {f.name for f in fields(TrainConfig) if hasattr(args, f.name)}
-    return {f.name: getattr(args, f.name) if f.name in given else cli_default(f) for f in fields(TrainConfig)}, given
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    values = {f.name: cli_default(f) for f in fields(TrainConfig)}
+    return {**values, **dataset_defaults(given), **given}, set(given)
 
 
 def add_parser(commands) -> None:
-    p = commands.add_parser("train", help="train a conditional GAN into a run folder")
+    own = "; ".join(f"{name}: {' '.join(train_arguments(options))}" for name, options in DATASET_DEFAULTS.items())
+    p = commands.add_parser(
+        "train",
+        help="train a conditional GAN into a run folder",
+        epilog=f"Built-in datasets with defaults of their own (--arch dcgan), used where not given: {own} "
+        "(docs/training.md).",
+    )
     p.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its last checkpoint")
     for f in fields(TrainConfig):
         meta = dict(f.metadata)
