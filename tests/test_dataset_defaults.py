@@ -83,21 +83,25 @@ def tiny_fashion(shared_data, out, *more: str) -> list[str]:
             "--latent-dim", "16", "--samples-per-class", "2", "--no-progress", *more]  # fmt: skip
 
 
-def test_a_fashion_mnist_run_is_trained_and_resumed_with_them(shared_data, tmp_path):
+def test_a_fashion_mnist_run_is_trained_and_resumed_with_them(shared_data, tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(tiny_fashion(shared_data, run, "--epochs", "1", "--max-steps", "3")) == 0
+    assert main(tiny_fashion(shared_data, run, "--epochs", "1", "--max-steps", "3", "--loss", "vanilla")) == 0
+    said = capsys.readouterr().out
+    assert "fashion-mnist: its own defaults --g-width 64 --cond-g cbn --mode-seeking 0.1 (docs/training.md)" in said
     config = json.loads((run / "config.json").read_text())
-    assert {name: config[name] for name in FASHION} == FASHION
+    assert {name: config[name] for name in FASHION} == {**FASHION, "loss": "vanilla"}
     assert json.loads((run / "model.json").read_text())["arch"]["cond_g"] == "cbn"
     assert main(["train", "--resume", str(run), "--epochs", "1", "--no-progress"]) == 0
+    assert "own defaults" not in capsys.readouterr().out  # a resumed run goes on with its config.json
     assert json.loads((run / "model.json").read_text())["step"] == 10
 
 
-def test_a_run_made_without_them_resumes_as_it_was(shared_data, tmp_path):
+def test_a_run_made_without_them_resumes_as_it_was(shared_data, tmp_path, capsys):
     """A run's own options are kept on resume: the dataset's defaults are only for new runs."""
     run = tmp_path / "run"
     plain = ["--loss", "lsgan", "--g-width", "8", "--cond-g", "concat", "--mode-seeking", "0"]
     assert main(tiny_fashion(shared_data, run, "--epochs", "1", "--max-steps", "3", *plain)) == 0
+    assert "own defaults" not in capsys.readouterr().out  # none was taken
     assert main(["train", "--resume", str(run), "--epochs", "1", "--no-progress"]) == 0
     config = json.loads((run / "config.json").read_text())
     assert (config["loss"], config["g_width"], config["cond_g"], config["mode_seeking"]) == (

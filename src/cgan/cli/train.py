@@ -69,13 +69,19 @@ def add_parser(commands) -> None:
 
 def run(args) -> int:
     from ..training import fit
+    from ..training.distributed import Distributed
 
     if args.resume and getattr(args, "out", None):
         raise CganError("--out cannot change when resuming: the run stays in its folder")
     values, given = config_values(args)
     values["out"] = args.resume or values["out"] or f"runs/{values['dataset']}"
+    config = TrainConfig(**values)
+    own = {} if args.resume else dataset_defaults({name: values[name] for name in given})
+    if own and Distributed.from_environment().is_main:
+        config.validate()  # a mistake in the options is the one line printed
+        print(f"{values['dataset']}: its own defaults {' '.join(train_arguments(own))} (docs/training.md)")
     progress = not args.no_progress and sys.stderr.isatty()
-    result = fit(TrainConfig(**values), resume=bool(args.resume), progress=progress, given=given)
+    result = fit(config, resume=bool(args.resume), progress=progress, given=given)
     if not result.is_main:  # another rank of a torchrun run: rank 0 reports
         return 130 if result.interrupted else 0
     summary = (
