@@ -21,7 +21,7 @@ from cgan.training import step as step_module
 from cgan.training.augment import translation
 from cgan.training.loop import Training
 from cgan.training.precision import cpu_autocasts_fp16, resolve_precision
-from cgan.training.schedule import learning_rate, top_k_share
+from cgan.training.schedule import learning_rate_share, top_k_share
 from cgan.training.step import GANStep
 
 
@@ -91,9 +91,10 @@ def test_all_stabilisers_together_resume_to_the_same_weights(tiny_config, tmp_pa
 
 
 def test_learning_rate_decays_linearly_to_zero_and_resumes_exactly(tiny_config, tmp_path):
-    assert [learning_rate(1.0, step, 10, 2, 4) for step in (0, 19, 20, 25, 39, 40)] == [1, 1, 1, 0.75, 0.05, 0]
-    assert learning_rate(0.5, 1000, 10, None, 4) == 0.5
-    options = dict(epochs=3, lr_decay=1, d_depth=2, minibatch_std=True)  # 10 steps an epoch: decay from step 10
+    assert [learning_rate_share(step, 10, 2, 4) for step in (0, 19, 20, 25, 39, 40)] == [1, 1, 1, 0.75, 0.05, 0]
+    assert learning_rate_share(1000, 10, None, 4) == 1
+    # 10 steps an epoch: decay from step 10; D at its own rate (TTUR), decayed alike
+    options = dict(epochs=3, lr_decay=1, d_depth=2, minibatch_std=True, lr=2e-4, d_lr=8e-4)
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     fit(tiny_config(straight, **options), progress=False)
     assert fit(tiny_config(resumed, max_steps=15, **options), progress=False).step == 15  # stopped mid-decay
@@ -102,10 +103,10 @@ def test_learning_rate_decays_linearly_to_zero_and_resumes_exactly(tiny_config, 
     b = load_file(str(resumed / "checkpoints" / "last.safetensors"))
     assert a.keys() == b.keys() and not [name for name in a if not torch.equal(a[name], b[name])]
     _, meta = load_tensors(straight / "checkpoints" / "last.safetensors", CHECKPOINT_FORMAT)
-    last_lr = learning_rate(TrainConfig().lr, 29, 10, 1, 3)  # of the last step, index 29
-    assert last_lr == pytest.approx(TrainConfig().lr / 20)
-    for name in ("opt_g", "opt_d"):
-        assert meta["param_groups"][name][0]["lr"] == pytest.approx(last_lr)
+    share = learning_rate_share(29, 10, 1, 3)  # of the last step, index 29
+    assert share == pytest.approx(1 / 20)
+    assert meta["param_groups"]["opt_g"][0]["lr"] == pytest.approx(2e-4 * share)
+    assert meta["param_groups"]["opt_d"][0]["lr"] == pytest.approx(8e-4 * share)
 
 
 def test_consistency_adds_the_gap_between_d_on_real_and_on_shifted_real_images():
@@ -165,6 +166,7 @@ def test_top_k_keeps_the_images_d_rates_most_real_on_a_schedule_that_resumes(tin
         ({"max_seconds": 0.0}, "--max-time must be positive"),
         ({"eval_every_s": -1.0}, "--eval-every-time must be positive"),
         ({"lr": float("inf")}, "--lr must be a finite number"),
+        ({"d_lr": 0.0}, "--d-lr must be positive"),
         ({"batch_size": "big"}, "--batch-size must be int"),
         ({"seed": 2**64}, "--seed must lie in"),
         ({"lr_decay": 2}, "--lr-decay 2 must come before the last epoch"),

@@ -40,7 +40,7 @@ RESUMABLE = (
 # option must be present (a missing seed must not silently become 0).
 ADDED_LATER = (
     "data", "image_size", "channels", "tensorboard", "d_depth", "minibatch_std", "lr_decay", "sync_batch_norm",
-    "mode_seeking", "consistency", "top_k",
+    "mode_seeking", "consistency", "top_k", "d_lr",
 )  # fmt: skip
 # The early stops are asked anew on each resume (a run stopped by its --max-time would stop again at once);
 # the other RESUMABLE options, --epochs among them, keep the run's value unless given, so an interrupted run
@@ -145,7 +145,14 @@ class TrainConfig:
         metavar="DURATION",
     )
     batch_size: int = option(128, "images per step (under torchrun: of all processes together)", parse=positive_int)
-    lr: float = option(6e-4, "Adam learning rate of both networks", parse=float)
+    lr: float = option(6e-4, "Adam learning rate of both networks (of the generator alone with --d-lr)", parse=float)
+    d_lr: float | None = option(
+        None,
+        "Adam learning rate of the discriminator, when it should differ from the generator's (the two "
+        "time-scale update rule, TTUR: Heusel et al. 2017)",
+        parse=float,
+        unset="--lr",
+    )
     lr_decay: int | None = option(
         None,
         "from the end of this epoch on, lower both learning rates linearly to 0 at the end of --epochs",
@@ -224,7 +231,7 @@ class TrainConfig:
         loss = get_loss(self.loss)
         if self.gp_weight != DEFAULT_GP_WEIGHT and not loss.gradient_penalty:
             raise CganError(f"{flag('gp_weight')} applies to --loss wgan-gp only, not to --loss {self.loss}")
-        for name in ("gp_weight", "r1", "mode_seeking", "consistency", "max_seconds", "eval_every_s", "lr", "clip_grad"):
+        for name in ("gp_weight", "r1", "mode_seeking", "consistency", "max_seconds", "eval_every_s", "lr", "d_lr", "clip_grad"):
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise CganError(f"{flag(name)} must be positive, got {value}")

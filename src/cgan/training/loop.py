@@ -26,7 +26,7 @@ from ..images import make_grid, save_png, to_float
 from ..run_folder import QUALITY_COLUMNS, RunFolder
 from .config import EXTENT, RESUMABLE, SAMPLE_SCALE, TrainConfig, default_of, flag
 from .distributed import Distributed
-from .schedule import StopSignal, TimedEvaluations, TrainingClock, learning_rate, top_k_share
+from .schedule import StopSignal, TimedEvaluations, TrainingClock, learning_rate_share, top_k_share
 from .step import GANStep
 from .tensorboard import TensorBoardLog
 
@@ -257,7 +257,7 @@ class Training:
         """One step on the training images at `index`; a row of metrics.csv every log_every steps."""
         config, gan = self.config, self.gan
         real = to_float(self.images[index]).contiguous(memory_format=gan.memory_format)
-        gan.set_learning_rate(learning_rate(config.lr, gan.step, self.steps_per_epoch, config.lr_decay, config.epochs))
+        gan.scale_learning_rates(learning_rate_share(gan.step, self.steps_per_epoch, config.lr_decay, config.epochs))
         gan.top_k_share = top_k_share(config.top_k, epoch)
         stats = gan(real, self.labels[index], measure=gan.step % config.log_every == config.log_every - 1)
         self.bar.update(1)

@@ -53,14 +53,15 @@ class TimedEvaluations:
         return True
 
 
-def learning_rate(lr: float, step: int, steps_per_epoch: int, decay_from: int | None, epochs: int) -> float:
-    """The learning rate of optimisation step `step` (0-based): `lr` until the end of epoch `decay_from`,
-    then lower by the same amount each step, to 0 after the last step of epoch `epochs` (--lr-decay). A
-    function of the step alone, so a resumed run continues the schedule where it stopped."""
+def learning_rate_share(step: int, steps_per_epoch: int, decay_from: int | None, epochs: int) -> float:
+    """The share of each network's learning rate in use at optimisation step `step` (0-based): all of it
+    until the end of epoch `decay_from`, then less by the same amount each step, none after the last step of
+    epoch `epochs` (--lr-decay). A function of the step alone, so a resumed run continues the schedule where
+    it stopped."""
     if decay_from is None:
-        return lr
+        return 1.0
     start, end = decay_from * steps_per_epoch, epochs * steps_per_epoch
-    return lr * min(1.0, max(0.0, (end - step) / (end - start)))
+    return min(1.0, max(0.0, (end - step) / (end - start)))
 
 
 TOP_K_DECAY = 0.99  # per epoch: Sinha et al. (2020)'s gamma

@@ -76,7 +76,7 @@ class GANStep:
         betas = (config.beta1, config.beta2)
         fused = device.type in ("cpu", "cuda")  # Adam's fused kernel: same maths, faster (docs/speed.md)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas, fused=fused)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas, fused=fused)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.d_lr, betas=betas, fused=fused)
         # fp16's loss scaling, one scaler per optimiser (their steps overflow independently); under bf16 and
         # fp32 the scalers are disabled: scale() returns the loss itself and step() is the optimiser's step.
         fp16 = self.precision == "fp16"
@@ -93,10 +93,15 @@ class GANStep:
         self.step = 0
         self.top_k_share = 1.0  # of each batch, that G learns from (--top-k; the loop sets it each epoch)
 
-    def set_learning_rate(self, lr: float) -> None:
-        for optimizer in (self.opt_g, self.opt_d):
+    @property
+    def d_lr(self) -> float:
+        return self.config.lr if self.config.d_lr is None else self.config.d_lr
+
+    def scale_learning_rates(self, factor: float) -> None:
+        """Both networks' learning rates at this share of their own (--lr, --d-lr): the --lr-decay schedule."""
+        for optimizer, lr in ((self.opt_g, self.config.lr), (self.opt_d, self.d_lr)):
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * factor
 
     def autocast(self):
         """Autocast of the forward passes to bf16 or fp16 under that --precision; a no-op context in fp32."""
