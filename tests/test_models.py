@@ -205,6 +205,23 @@ def test_acgan_class_logits_come_from_the_classifier(arch):
     assert discriminator.head.classifier.bias.grad is not None
 
 
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 64, 64)])
+def test_label_maps_computed_per_class_equal_convolving_them_beside_every_image(shape):
+    """The generator convolves each class's label map once; the network is the one that convolves the
+    features and the map side by side (what its weights mean), for class indices and for blends."""
+    torch.manual_seed(0)
+    generator = build_generator(ArchConfig(image_shape=shape, **SMALL))
+    z = torch.randn(6, 8)
+    blend = torch.zeros(6, 10)
+    blend[:, 2], blend[:, 7] = torch.linspace(0, 1, 6), torch.linspace(1, 0, 6)
+    for labels in (torch.tensor([0, 1, 2, 2, 5, 9]), blend):
+        features = generator.project(z)
+        for size, bigger in zip(generator.sizes, generator.sizes[1:], strict=False):
+            maps = getattr(generator, f"label_map_{size}")(labels).view(-1, 4, size, size)
+            features = getattr(generator, f"up_{bigger}")(torch.cat([features, maps], dim=1))
+        torch.testing.assert_close(generator(z, labels), features, rtol=1e-5, atol=1e-6)
+
+
 # --- the bundled generators ----------------------------------------------------------------------------
 
 
