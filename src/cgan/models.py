@@ -108,17 +108,16 @@ class LabelEmbedding(nn.Embedding):
     """
 
     def forward(self, labels: torch.Tensor) -> torch.Tensor:
-        if labels.is_floating_point():
-            return labels @ self.weight
-        return super().forward(labels)
+        return rows_of(self.weight, labels)
 
 
 def rows_of(table: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Each image's row of a per-class `table` (classes, ...): the row of its class for class indices (B,),
-    the blend of the rows for class weights (B, classes), as LabelEmbedding does."""
-    if labels.is_floating_point():
-        return (labels @ table.flatten(1)).view(len(labels), *table.shape[1:])
-    return table[labels]
+    the blend of the rows for class weights (B, classes), in the table's dtype. What LabelEmbedding looks
+    up, and how the generators (as trained and folded) look up their per-class results."""
+    rows = table.flatten(1)
+    picked = labels.to(rows.dtype) @ rows if labels.is_floating_point() else F.embedding(labels, rows)
+    return picked.view(-1, *table.shape[1:])  # -1, not len(labels): the ONNX export keeps the batch size free
 
 
 def feature_sizes(image_size: int) -> list[int]:
@@ -175,8 +174,10 @@ class DCGANGenerator(nn.Module):
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         features = self.project(z)
         for size, bigger in zip(self.sizes, self.sizes[1:], strict=False):
-            up = getattr(self, f"up_{bigger}")
-            features = up[1:](self.up_convolution(up[0], features, size, labels))
+            conv, *after = getattr(self, f"up_{bigger}")  # unpacked: slicing a Sequential builds a new one
+            features = self.up_convolution(conv, features, size, labels)
+            for layer in after:
+                features = layer(features)
         return features
 
     def up_convolution(

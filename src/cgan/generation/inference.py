@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models import ConditionalBatchNorm, DCGANCBNGenerator, DCGANGenerator
+from ..models import ConditionalBatchNorm, DCGANCBNGenerator, DCGANGenerator, rows_of
 
 PRECISIONS = ("auto", "bf16", "fp32")
 
@@ -73,14 +73,6 @@ def projection_weight(linear: nn.Linear, scale: torch.Tensor) -> torch.Tensor:
     return rows.transpose(0, 1).reshape(-1, linear.in_features).t().contiguous()
 
 
-def per_class(table: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """The entries of a per-class table (classes, ...) for class indices (N,); for class weights
-    (N, classes), their blend of the entries, as the network's LabelEmbedding blends its rows."""
-    if labels.is_floating_point():
-        return (labels.to(table.dtype) @ table.flatten(1)).view(len(labels), *table.shape[1:])
-    return table[labels]
-
-
 def interleave(phases: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """(N, 4 O, H + 1, W + 1) in (a, b, o) channel order -> (N, O, 2H, 2W) with pixel (2m + a, 2n + b) taken
     from channel (a, b, o) at (m + a, n + b). The result is channels-last; `phases` may be in either layout
@@ -115,7 +107,7 @@ class FoldedStage(nn.Module):
         height, width = features.shape[-2:]
         out = interleave(F.conv2d(features, self.weight, padding=1), height, width)
         pixels = out.permute(0, 2, 3, 1)  # (N, 2H, 2W, O): the memory as it lies
-        pixels.add_(per_class(self.class_bias, labels))
+        pixels.add_(rows_of(self.class_bias, labels))
         if labels.is_floating_point():
             # Each class's map holds the shift once; weights that do not sum to 1 would count it that often.
             # One-hot weights give exactly the class's own map, so a blend's ends are that class's images.
@@ -182,7 +174,7 @@ class ClassAffine(nn.Module):
 
     def forward(self, pixels: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """pixels (N, H, W, C), changed in place and returned."""
-        return pixels.mul_(per_class(self.scale, labels)).add_(per_class(self.shift, labels))
+        return pixels.mul_(rows_of(self.scale, labels)).add_(rows_of(self.shift, labels))
 
 
 class FoldedCBNGenerator(nn.Module):
