@@ -93,3 +93,15 @@ def run(args) -> int:
         return 130
     print(f"done: {summary}")
     return 0
+
+
+def end_if_a_rank(status: int) -> None:
+    """Under torchrun, end this rank's process here with `status` (distributed.end_process)."""
+    from ..training.distributed import Distributed, end_process
+
+    try:
+        rank = Distributed.from_environment()
+    except CganError:  # torchrun's variables unreadable: already reported, and no process group was made
+        return
+    if rank.active:
+        end_process(status)
