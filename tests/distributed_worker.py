@@ -21,7 +21,7 @@ from cgan.cli import main
 from cgan.data import resolve_dataset
 from cgan.images import to_float
 from cgan.training import TrainConfig
-from cgan.training.distributed import Distributed
+from cgan.training.distributed import Distributed, end_process
 from cgan.training.loop import epoch_permutation
 from cgan.training.step import GANStep
 
@@ -83,6 +83,7 @@ if __name__ == "__main__":
             found = first_step(data_dir, dist)
             if dist.is_main:
                 save_file({k: v.contiguous() for k, v in found.items()}, out)
+        end_process(0)  # past gloo's teardown, as `cgan train` ends a rank
     else:
         fail_on_rank_1(int(sys.argv[2]))
         sys.exit(main(sys.argv[3:]))
