@@ -457,3 +457,24 @@ def test_checkpoint_every_replaces_the_checkpoint_at_each_epoch_end(tiny_config,
     saved_at.clear()
     resumed = fit(tiny_config(tmp_path / "every", epochs=6, checkpoint_every=25), resume=True, progress=False)
     assert resumed.step == 60 and saved_at == [60]
+
+
+def test_sample_every_draws_a_grid_every_n_epochs_and_where_a_session_ends(tiny_config, tmp_path):
+    """On a small dataset an epoch is a few steps, and a grid at each would be one per step or two."""
+
+    def grids(run):
+        return [epoch for epoch, _ in RunFolder(run).sample_grids()]
+
+    run = tmp_path / "run"
+    fit(tiny_config(run, epochs=5, sample_every=2, max_images=64), progress=False)  # 2 steps per epoch
+    assert grids(run) == [2, 4, 5]
+    fit(tiny_config(run, epochs=9, sample_every=3, max_images=64), resume=True, progress=False)
+    assert grids(run) == [2, 4, 5, 6, 9]
+    assert json.loads((run / "config.json").read_text())["sample_every"] == 3
+    # A session that --max-steps ends at an epoch's end draws that epoch's grid, due or not.
+    timed = tmp_path / "timed"
+    assert main(["train", "--data-dir", tiny_config(run).data_dir, "--max-images", "64", "--batch-size", "32",
+                 "--g-width", "8", "--d-width", "8", "--latent-dim", "16", "--samples-per-class", "2",
+                 "--epochs", "9", "--max-steps", "6", "--sample-every", "5", "--out", str(timed),
+                 "--no-progress"]) == 0  # fmt: skip
+    assert grids(timed) == [3]

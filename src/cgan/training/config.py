@@ -30,6 +30,7 @@ RESUMABLE = (
     "data_dir",
     "log_every",
     "checkpoint_every",
+    "sample_every",
     "eval_every",
     "eval_every_s",
     "eval_per_class",
@@ -40,7 +41,7 @@ RESUMABLE = (
 # option must be present (a missing seed must not silently become 0).
 ADDED_LATER = (
     "data", "image_size", "channels", "tensorboard", "d_depth", "minibatch_std", "lr_decay", "sync_batch_norm",
-    "mode_seeking", "consistency", "top_k", "d_lr",
+    "mode_seeking", "consistency", "top_k", "d_lr", "sample_every",
 )  # fmt: skip
 # The early stops are asked anew on each resume (a run stopped by its --max-time would stop again at once);
 # the other RESUMABLE options, --epochs among them, keep the run's value unless given, so an interrupted run
@@ -192,6 +193,12 @@ class TrainConfig:
         unset="each epoch",
     )
     samples_per_class: int = option(10, "columns of the per-epoch sample grid", parse=positive_int)
+    sample_every: int = option(
+        1,
+        "epochs between sample grids (samples/epoch_NNN.png; for small datasets, whose epochs are a few "
+        "steps); the grid of the epoch a session ends at is always drawn",
+        parse=positive_int,
+    )
     eval_every: int | None = option(
         None,
         "measure quality every N epochs into metrics.csv and keep the best generator in best.safetensors",

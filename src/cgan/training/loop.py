@@ -276,12 +276,13 @@ class Training:
             self.save()
 
     def end_of_session_part(self, finished: bool, stopping: bool) -> None:
-        """At the end of an epoch (or of the session): the sample grid, due measurements, a checkpoint (at
-        every epoch's end unless --checkpoint-every sets the steps between them, and at the session's end)."""
+        """At the end of an epoch (or of the session): the sample grid (every --sample-every epochs, and at
+        an epoch where the session ends), due measurements, a checkpoint (at every epoch's end unless
+        --checkpoint-every sets the steps between them, and at the session's end)."""
         config, step = self.config, self.gan.step
         if step % self.steps_per_epoch == 0:
             epoch = step // self.steps_per_epoch
-            if self.dist.is_main:
+            if self.dist.is_main and (epoch % config.sample_every == 0 or finished or stopping):
                 self.write_sample_grid(epoch)
             if config.eval_every and epoch % config.eval_every == 0 and self.last_eval_step != step:
                 self.record_quality()
