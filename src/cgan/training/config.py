@@ -360,7 +360,7 @@ def default_of(name: str) -> Any:
 
 # A built-in dataset's own defaults, for the dcgan architecture: the options the long runs and the first
 # minutes found best on it, used for those a new run does not set (docs/studies, "Fashion-MNIST's own
-# defaults"). Fashion-MNIST's are its bundled generator's recipe at half its generator width, ahead of the
+# defaults"). Fashion-MNIST's are its bundled generator's recipe at half its networks' widths, ahead of the
 # defaults above from the first minute on; on MNIST the defaults above win the first minute, so it has none.
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "fashion-mnist": {"loss": "hinge", "g_width": 64, "cond_g": "cbn", "mode_seeking": 0.1},
