@@ -31,13 +31,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    status = handle(args)
-    if args.command == "train":
-        train.end_if_a_rank(status)
-    return status
-
-
-def handle(args: argparse.Namespace) -> int:
     try:
         return args.handler(args)
     except CganError as exc:

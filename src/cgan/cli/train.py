@@ -7,6 +7,7 @@ import sys
 from dataclasses import fields
 
 from ..errors import CganError
+from ..training import TrainResult, fit
 from ..training.config import (
     DATASET_DEFAULTS,
     TrainConfig,
@@ -68,8 +69,7 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
-    from ..training import fit
-    from ..training.distributed import Distributed
+    from ..training.distributed import Distributed, end_process
 
     if args.resume and getattr(args, "out", None):
         raise CganError("--out cannot change when resuming: the run stays in its folder")
@@ -82,26 +82,24 @@ def run(args) -> int:
         print(f"{values['dataset']}: its own defaults {' '.join(train_arguments(own))} (docs/training.md)")
     progress = not args.no_progress and sys.stderr.isatty()
     result = fit(config, resume=bool(args.resume), progress=progress, given=given)
-    if not result.is_main:  # another rank of a torchrun run: rank 0 reports
-        return 130 if result.interrupted else 0
+    status = report(result)
+    if Distributed.from_environment().active:
+        end_process(status)  # this rank's run is over and saved: past gloo's teardown (end_process)
+    return status
+
+
+def report(result: TrainResult) -> int:
+    """The run's last line (from rank 0 alone under torchrun) and the exit status: 130 when interrupted."""
+    status = 130 if result.interrupted else 0
+    if not result.is_main:
+        return status
     summary = (
         f"{result.run_dir}: step {result.step} (epoch {result.epoch}), {result.wall_s:.1f} s, "
         f"{result.images_per_s:.0f} images/s"
     )
     if result.interrupted:
         print(f"stopped and saved at {summary}; continue with: cgan train --resume {result.run_dir}")
-        return 130
-    print(f"done: {summary}")
-    return 0
+    else:
+        print(f"done: {summary}")
+    return status
 
-
-def end_if_a_rank(status: int) -> None:
-    """Under torchrun, end this rank's process here with `status` (distributed.end_process)."""
-    from ..training.distributed import Distributed, end_process
-
-    try:
-        rank = Distributed.from_environment()
-    except CganError:  # torchrun's variables unreadable: already reported, and no process group was made
-        return
-    if rank.active:
-        end_process(status)
