@@ -472,9 +472,9 @@ def test_sample_every_draws_a_grid_every_n_epochs_and_where_a_session_ends(tiny_
     assert grids(run) == [2, 4, 5, 6, 9]
     assert json.loads((run / "config.json").read_text())["sample_every"] == 3
     # A session that --max-steps ends at an epoch's end draws that epoch's grid, due or not.
-    timed = tmp_path / "timed"
+    short = tmp_path / "short"
     assert main(["train", "--data-dir", tiny_config(run).data_dir, "--max-images", "64", "--batch-size", "32",
                  "--g-width", "8", "--d-width", "8", "--latent-dim", "16", "--samples-per-class", "2",
-                 "--epochs", "9", "--max-steps", "6", "--sample-every", "5", "--out", str(timed),
+                 "--epochs", "9", "--max-steps", "6", "--sample-every", "5", "--out", str(short),
                  "--no-progress"]) == 0  # fmt: skip
-    assert grids(timed) == [3]
+    assert grids(short) == [3]

@@ -102,4 +102,3 @@ def report(result: TrainResult) -> int:
     else:
         print(f"done: {summary}")
     return status
-
