@@ -77,13 +77,14 @@ def run(args) -> int:
     values["out"] = args.resume or values["out"] or f"runs/{values['dataset']}"
     config = TrainConfig(**values)
     own = {} if args.resume else dataset_defaults({name: values[name] for name in given})
-    if own and Distributed.from_environment().is_main:
+    rank = Distributed.from_environment()
+    if own and rank.is_main:
         config.validate()  # a mistake in the options is the one line printed
         print(f"{values['dataset']}: its own defaults {' '.join(train_arguments(own))} (docs/training.md)")
     progress = not args.no_progress and sys.stderr.isatty()
     result = fit(config, resume=bool(args.resume), progress=progress, given=given)
     status = report(result)
-    if Distributed.from_environment().active:
+    if rank.active:
         end_process(status)  # this rank's run is over and saved: past gloo's teardown (end_process)
     return status
 
