@@ -60,7 +60,7 @@ def test_cli_npz_is_reproducible(tiny_run, tmp_path):
     assert np.array_equal(a["images"], b["images"])
 
 
-def test_cli_out_dir_writes_one_png_per_image(tiny_run, tmp_path):
+def test_cli_out_dir_writes_one_png_per_image_and_never_replaces_one(tiny_run, tmp_path, capsys):
     folder = tmp_path / "pngs"
     assert (
         main(["generate", str(tiny_run), "--label", "3", "5", "--count", "2", "--out-dir", str(folder)]) == 0
@@ -72,6 +72,11 @@ def test_cli_out_dir_writes_one_png_per_image(tiny_run, tmp_path):
         "00003_5.png",
     ]
     assert Image.open(folder / "00000_3.png").size == (28, 28)
+    # The same command again would replace those files: refused, and they stay as they were.
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert main(["generate", str(tiny_run), "--label", "3", "--count", "2", "--seed", "9", "--out-dir", str(folder)]) == 2
+    assert f"{folder} already holds 00000_3.png and 1 more; choose another folder" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
 @pytest.mark.parametrize(

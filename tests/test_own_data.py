@@ -264,6 +264,13 @@ def test_labels_from_dataset_json(digits, tmp_path):
         (lambda d: d["labels"].__setitem__(3, ["img/00003.png"]), "labels entry 3 is"),
         (lambda d: d.__setitem__("labels", None), 'has no "labels" list'),
         (lambda d: d.__setitem__("class_names", ["a", "a"]), "distinct"),
+        (lambda d: d.__setitem__("class_names", ["a/b", *NAMES[1:]]), "'a/b' is a path"),
+        (lambda d: d.__setitem__("class_names", ["..", *NAMES[1:]]), "'..' is a path"),
+        (lambda d: d.__setitem__("class_names", ["a\nb", *NAMES[1:]]), "control characters"),
+        (
+            lambda d: (d.pop("class_names"), d["labels"].__setitem__(3, ["img/00003.png", 10**9])),
+            "the labels go up to 1,000,000,000",
+        ),
     ],
 )
 def test_bad_dataset_json(digits, tmp_path, change, message):
@@ -454,6 +461,12 @@ def test_npz_keras_layout_and_colour(digits, tmp_path):
             "label 9 is not a class; the classes are 0-2",
         ),
         ({"pictures": "ok"}, "holds pictures; expected the arrays images and labels"),
+        # Class names become file names (generate --out-dir, synth): none may be a path, or empty.
+        ({"images": "ok", "labels": "ok", "class_names": "escaping"}, "'../../x' is a path"),
+        ({"images": "ok", "labels": "ok", "class_names": "unnamed"}, "class names must be non-empty text"),
+        # One stray label must not make a billion empty classes (nor a line naming them all).
+        ({"images": "ok", "labels": "stray"}, r"labels go up to 1,000,000,000, but 999,999,990 .* \(the first: 10,"),
+        ({"images": "none", "labels": "no_labels"}, "holds no images"),
     ],
 )
 def test_bad_npz(digits, tmp_path, arrays, message):
@@ -465,6 +478,11 @@ def test_bad_npz(digits, tmp_path, arrays, message):
         "negative": np.where(np.arange(300) == 5, -1, labels),
         "objects": np.array(list(NAMES), dtype=object),
         "three": np.array(["a", "b", "c"]),
+        "escaping": np.array(["../../x", *NAMES[1:]]),
+        "unnamed": np.array(["", *NAMES[1:]]),
+        "stray": np.where(np.arange(300) == 5, 10**9, labels),
+        "none": np.zeros((0, 28, 28), np.uint8),
+        "no_labels": np.zeros(0, np.int64),
     }
     defaults = {"images": images, "labels": labels, "pictures": images}
     np.savez(tmp_path / "bad.npz", **{k: defaults[k] if v == "ok" else values[v] for k, v in arrays.items()})
@@ -478,6 +496,9 @@ def test_npz_missing_or_damaged(tmp_path):
     (tmp_path / "broken.npz").write_bytes(b"PK\3\4 not really a zip")
     with pytest.raises(DataError, match="is not a readable .npz file"):
         data.resolve_dataset(tmp_path / "broken.npz")
+    (tmp_path / "text.npz").write_text("hello world, not arrays")  # np.load would take it for a pickle
+    with pytest.raises(DataError, match="an .npz is a zip archive of arrays, and it is not one"):
+        data.resolve_dataset(tmp_path / "text.npz")
 
 
 # --- the Dataset object -----------------------------------------------------------------------

@@ -5,6 +5,8 @@ MNIST digits of three classes, tinted and enlarged, in folders named as people n
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 from urllib.parse import unquote
 
 import numpy as np
@@ -78,3 +80,34 @@ def test_train_refuses_dataset_and_data_together(photos, tmp_path):
     with pytest.raises(CganError, match="--dataset or --data, not both"):
         fit(TrainConfig(dataset="fashion-mnist", data=photos, out=str(tmp_path / "x")), progress=False)
     assert not (tmp_path / "x").exists()
+
+
+# A tiny network for a few steps of `cgan train --data` (at 32 pixels, the colour run's size)
+TINY = ["--image-size", "32", "--batch-size", "32", "--g-width", "8", "--d-width", "8", "--latent-dim", "16"]
+QUICK = ["--threads", "1", "--no-progress"]
+
+
+def test_a_run_on_a_relative_data_path_resumes_from_any_folder(photos, tmp_path, monkeypatch, capsys):
+    """config.json keeps --data absolute: the path as typed would name nothing from another folder."""
+    monkeypatch.chdir(Path(photos).parent)
+    argv = ["train", "--data", Path(photos).name, *TINY, *QUICK, "--max-steps", "4", "--out", str(tmp_path / "run")]
+    assert main(argv) == 0
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["data"] == photos
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--resume", "run", *QUICK, "--max-steps", "8"]) == 0
+    assert "step 8" in capsys.readouterr().out
+
+
+def test_resuming_after_a_class_folder_was_added_says_so(photos, tmp_path, capsys):
+    mine = tmp_path / "photos"
+    shutil.copytree(photos, mine)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(mine), *TINY, *QUICK, "--max-steps", "4", "--out", str(run)]) == 0
+    shutil.copytree(mine / "sept bleu é", mine / "huit")
+    before = (run / "checkpoints" / "last.safetensors").read_bytes()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), *QUICK, "--max-steps", "8"]) == 2
+    error = capsys.readouterr().err
+    assert "photos now has 4 classes" in error and f"{run} was trained on 3" in error
+    assert len(error.splitlines()) == 1
+    assert (run / "checkpoints" / "last.safetensors").read_bytes() == before

@@ -274,6 +274,31 @@ def test_a_model_json_asking_for_a_huge_network_is_one_line(tiny_run_copy, tmp_p
     assert "g_width must be an integer from 1 to 1024, got 100000" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # A stranger's run must not write outside the folder it is asked to fill: class names are file names.
+        (lambda model: model["classes"].__setitem__(0, "../../../escaped"), "'../../../escaped' is a path"),
+        (lambda model: model["classes"].__setitem__(0, "/tmp/absolute"), "'/tmp/absolute' is a path"),
+        (lambda model: model["classes"].__setitem__(0, model["classes"][1]), "class names must be distinct"),
+        (lambda model: model.__setitem__("arch", None), "is damaged: a value has the wrong type"),
+        (lambda model: model["arch"].__setitem__("latent_dim", "abc"), "is damaged: a value has the wrong type"),
+    ],
+)
+def test_a_damaged_or_hostile_model_json_is_one_line_and_writes_nothing(
+    tiny_run_copy, tmp_path, capsys, change, message
+):
+    model = json.loads((tiny_run_copy / "model.json").read_text())
+    change(model)
+    (tiny_run_copy / "model.json").write_text(json.dumps(model))
+    before = sorted(tmp_path.rglob("*"))
+    out = tmp_path / "outputs" / "deep" / "er"
+    assert main(["generate", str(tiny_run_copy), "--label", "1", "--count", "1", "--out-dir", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert message in error and len(error.splitlines()) == 1
+    assert sorted(tmp_path.rglob("*")) == before
+
+
 def test_out_dir_naming_a_file_is_one_line(tmp_path, capsys):
     target = tmp_path / "file"
     target.write_text("mine")
@@ -301,6 +326,20 @@ def test_an_unreadable_data_file_is_one_line(tmp_path, capsys, shared_data):
     error = capsys.readouterr().err
     assert error == f"cgan: error: cannot read {folder / 'train-labels-idx1-ubyte.gz'}: Input/output error\n"
     assert not (tmp_path / "run").exists()
+
+
+def test_a_damaged_test_split_stops_a_measured_run_before_its_first_step(tmp_path, capsys, shared_data):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz"):
+        (folder / name).symlink_to(shared_data / "mnist" / name)
+    labels = (shared_data / "mnist" / "t10k-labels-idx1-ubyte.gz").read_bytes()
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(labels[: len(labels) // 2])
+    argv = ["train", "--data-dir", str(folder), "--eval-every", "1", "--out", str(tmp_path / "run")]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert "t10k-labels-idx1-ubyte.gz" in error and len(error.splitlines()) == 1
+    assert not (tmp_path / "run").exists()  # nothing trained, nothing to lose
 
 
 # --- huge values ----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import json
 import math
 import re
 import shutil
+import socket
 import threading
 from urllib.parse import unquote
 
@@ -466,6 +467,19 @@ def test_serve_defaults():
     for wrong in (["--port", "70000"], ["--allowed-hosts", " , "]):
         with pytest.raises(SystemExit):
             serve_args(*wrong)
+
+
+def test_a_port_in_use_or_an_unknown_host_is_one_line():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = serve_args("--port", str(port))
+        with pytest.raises(CganError, match=f"^cannot listen on 127.0.0.1:{port}: Address already in use$"):
+            args.handler(args)
+    args = serve_args("--host", "no-such-host.invalid")
+    with pytest.raises(CganError, match="^cannot listen on no-such-host.invalid: "):
+        args.handler(args)
 
 
 @pytest.mark.parametrize(

@@ -104,6 +104,8 @@ def test_mistakes_are_one_line(mnist, tmp_path, capsys):
         synthesize(rgb, tmp_path / "rgb", [1] * 10, fmt="idx")
     with pytest.raises(CganError, match="--proportions needs 10"):
         class_counts(10, None, 100, [1, 2])
+    # Weights are relative: huge ones split the count as small ones do (their sum once overflowed to inf).
+    assert class_counts(3, None, 4, [1e308, 1e308, 0]) == class_counts(3, None, 4, [1, 1, 0]) == [2, 2, 0]
     assert not (tmp_path / "rgb").exists()
 
 

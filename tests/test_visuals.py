@@ -21,6 +21,7 @@ from cgan.generation import (
     slerp,
 )
 from cgan.generation.onnx import OnnxNetwork
+from cgan.images import gif_bytes
 from cgan.models import ArchConfig, LabelEmbedding, build_generator
 
 SMALL = dict(latent_dim=8, g_width=8, d_width=8, embed_dim=4)
@@ -155,6 +156,30 @@ def test_interpolate_gif_loops_there_and_back(tmp_path, capsys):
     assert durations[0] == durations[7] == 800 and durations[1] == 80  # the ends stay longer
 
 
+def test_frame_times_past_a_minute_are_refused_and_long_holds_fit_in_a_gif(tmp_path, capsys):
+    too_slow = tmp_path / "too_slow.gif"
+    with pytest.raises(SystemExit) as exit:
+        cgan_visual("interpolate", "--dataset", "mnist", "--from", 3, "--to", 7, "--frame-ms", 700_000, "--out", too_slow)
+    assert exit.value.code == 2 and "at most 60,000" in capsys.readouterr().err
+    assert not too_slow.exists()
+    out = tmp_path / "slow.gif"
+    argv = ("interpolate", "--dataset", "mnist", "--from", 3, "--to", 7, "--steps", 3, "--frame-ms", 60_000)
+    assert cgan_visual(*argv, "--out", out) == 0
+    assert gif_durations(out.read_bytes()) == [600_000, 60_000, 600_000, 60_000]  # the ends stay 10 times longer
+    # Longer than a GIF can store (655.35 s) is as long as it can.
+    frames = [np.zeros((4, 4), np.uint8), np.full((4, 4), 255, np.uint8)]
+    assert gif_durations(gif_bytes(frames, frame_ms=100_000, hold_ms=10**7)) == [655_350, 655_350]
+
+
+def gif_durations(content: bytes) -> list[int]:
+    with Image.open(io.BytesIO(content)) as gif:
+        durations = []
+        for i in range(gif.n_frames):
+            gif.seek(i)
+            durations.append(gif.info["duration"])
+    return durations
+
+
 def test_interpolate_png_strip_and_count(tmp_path):
     out = tmp_path / "five.png"
     cgan_visual(
@@ -226,7 +251,8 @@ def test_latent_grid_from_a_run_folder(tiny_run, tmp_path):
         (["interpolate", "--dataset", "mnist", "--from", 3, "--to", 7, "--label", 5], "or --label CLASS"),
         (["interpolate", "--dataset", "mnist"], "or --label CLASS"),
         (["latent-grid", "--dataset", "mnist", "--label", 12], "out of range"),
-        (["latent-grid", "--label", 1], "give either a run folder or --dataset"),
+        (["latent-grid", "--dataset", "mnist", "runs/x", "--label", 1], "give either a run folder or --dataset .* not both"),
+        (["latent-grid", "--label", 1], "give a run folder or --dataset NAME \\(for the bundled generator\\)$"),
         (["interpolate", "--dataset", "mnist", "--label", 1, "--out", "x.jpg"], "must end in .gif or .png"),
         (
             ["report", "--dataset", "fashion-mnist", "--label", "7s", "--out", "r.html"],

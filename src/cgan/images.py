@@ -20,6 +20,7 @@ from .errors import CganError
 # The most pixels one picture (or the frames of one GIF, or one folder of PNGs) may have: 64 MB of grey
 # pixels, and below Pillow's decompression-bomb warning, so cgan reads back every picture it writes.
 MAX_PIXELS = 2**26
+GIF_MAX_MS = 655_350  # a GIF stores each frame's time in hundredths of a second, in 16 bits
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -118,8 +119,8 @@ def gif_bytes(
     """
     if len(frames) == 0:
         raise CganError("no frames to animate")
-    durations = [frame_ms] * len(frames)
-    durations[0] = durations[-1] = frame_ms if hold_ms is None else hold_ms
+    durations = [min(frame_ms, GIF_MAX_MS)] * len(frames)
+    durations[0] = durations[-1] = min(frame_ms if hold_ms is None else hold_ms, GIF_MAX_MS)
     if bounce:
         frames = [*frames, *frames[-2:0:-1]]
         durations = durations + durations[-2:0:-1]
@@ -144,10 +145,15 @@ def save_png(path: Path, image: np.ndarray, scale: int = 1) -> None:
 
 
 def save_pngs(folder: Path, named: Sequence[tuple[str, np.ndarray]], scale: int = 1) -> None:
-    """One PNG per (file name, image) in `folder`, all or none: a failed write removes those written."""
+    """One PNG per (file name, image) in `folder`, all or none: a failed write removes those written. Files
+    already there are never replaced (a failed write would then remove what was someone's)."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise CganError(f"{folder} is a file, not a folder; choose another folder")
+    taken = [name for name, _ in named if (folder / name).is_file()]
+    if taken:
+        more = f" and {len(taken) - 1:,} more" if len(taken) > 1 else ""
+        raise CganError(f"{folder} already holds {taken[0]}{more}; choose another folder or empty this one")
     created = not folder.exists()
     written: list[Path] = []
     try:

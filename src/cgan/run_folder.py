@@ -29,6 +29,7 @@ import numpy as np
 
 from .checkpoint import GENERATOR_FORMAT, atomic_write, naming, read_json, write_json
 from .data import Dataset, get_spec
+from .data.userdata import class_name_problem
 from .errors import CganError, CheckpointError
 from .models import ArchConfig
 
@@ -240,12 +241,20 @@ def read_model_description(model: dict, where: str | Path) -> tuple[ArchConfig, 
         arch = ArchConfig.from_dict(model["arch"])
         classes = list(model["classes"])
         dataset = model["dataset"]
-    except (KeyError, TypeError) as exc:
+    except KeyError as exc:
         raise CheckpointError(f"{where} lacks {exc}; the file is damaged") from None
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{where} is damaged: a value has the wrong type ({exc})") from None
     except CganError as exc:
         raise CheckpointError(f"{where}: {exc}") from None
-    if not isinstance(dataset, str) or not dataset or not all(isinstance(c, str) and c for c in classes):
-        raise CheckpointError(f"{where}: the dataset and class names must be non-empty text")
+    if not isinstance(dataset, str) or not dataset:
+        raise CheckpointError(f"{where}: the dataset name must be non-empty text")
+    # Class names become file names (generate --out-dir, synth): a stranger's file must not name a path.
+    problems = [problem for problem in map(class_name_problem, classes) if problem]
+    if problems:
+        raise CheckpointError(f"{where}: {problems[0]}")
+    if len(set(classes)) < len(classes):
+        raise CheckpointError(f"{where}: class names must be distinct")
     if len(classes) != arch.num_classes:
         raise CheckpointError(f"{where} lists {len(classes)} classes for {arch.num_classes}")
     return arch, classes

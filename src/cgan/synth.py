@@ -61,6 +61,7 @@ def class_counts(num_classes: int, per_class: int | None, count: int | None, pro
         weights = np.ones(num_classes) if proportions is None else np.asarray(proportions, dtype=float)
         if len(weights) != num_classes or not np.all(np.isfinite(weights)) or (weights < 0).any():
             raise CganError(f"--proportions needs {num_classes} non-negative weights, one per class")
+        weights = weights / weights.max() if weights.max() > 0 else weights  # 1e308s would sum to infinity
         if weights.sum() <= 0:
             raise CganError("--proportions must give some class a positive weight")
         exact = count * weights / weights.sum()

@@ -19,6 +19,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+MAX_FRAME_MS = 60_000  # a minute a frame; a GIF stores at most 655.35 s, and the first and last frames stay longer
+
+
+def frame_ms(text: str) -> int:
+    """Milliseconds per GIF frame: 1 to a minute."""
+    value = positive_int(text)
+    if value > MAX_FRAME_MS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_FRAME_MS:,} (a minute a frame), got {value:,}")
+    return value
+
+
 def available_cpus() -> int:
     """The CPUs this process may run on (its affinity, where the system has one)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -27,8 +27,10 @@ def add_precision_argument(p) -> None:
 
 def generator_source(args) -> str:
     """The run folder or bundled name the arguments choose: exactly one of them."""
-    if bool(args.run) == bool(args.dataset):
+    if args.run and args.dataset:
         raise CganError("give either a run folder or --dataset NAME (for the bundled generator), not both")
+    if not (args.run or args.dataset):
+        raise CganError("give a run folder or --dataset NAME (for the bundled generator)")
     return args.run or args.dataset
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 
 from ..errors import CganError
 
@@ -70,7 +71,27 @@ def run_serve(args) -> int:
     except ImportError as exc:
         raise CganError(f"cgan serve needs {exc.name}: pip install 'cgan[serve]'") from None
     allowed_hosts = args.allowed_hosts or default_allowed_hosts(args.host)
-    # Loads every model now: a broken one stops here, with its reason.
-    app = create_app(args.models or None, allowed_hosts=allowed_hosts)
-    uvicorn.run(app, host=args.host, port=args.port)
+    sock = listening_socket(args.host, args.port)  # a taken port or unknown host: one line, before any model loads
+    with sock:
+        # Loads every model now: a broken one stops here, with its reason.
+        app = create_app(args.models or None, allowed_hosts=allowed_hosts)
+        host, port = sock.getsockname()[:2]
+        print(f"cgan serve: http://{f'[{host}]' if ':' in host else host}:{port}/ (Ctrl-C stops it)", flush=True)
+        uvicorn.Server(uvicorn.Config(app)).run(sockets=[sock])
     return 0
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to host:port, as uvicorn would bind it, or a CganError saying why it cannot be."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise CganError(f"cannot listen on {host}: {getattr(exc, 'strerror', None) or exc}") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise CganError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock

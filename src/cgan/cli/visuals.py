@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import CganError
 from ..run_folder import RunFolder, resolve_generator_file
-from ..units import positive_int, seed_number
+from ..units import frame_ms, positive_int, seed_number
 from .common import add_source_arguments as add_generator_arguments
 from .common import generator_source, output_path
 
@@ -68,7 +68,7 @@ def add_interpolate_parser(commands) -> None:
     )
     p.add_argument("--scale", type=positive_int, default=4, help="enlarge this many times (default: 4)")
     p.add_argument(
-        "--frame-ms", type=positive_int, default=80, help="milliseconds per GIF frame (default: 80)"
+        "--frame-ms", type=frame_ms, default=80, help="milliseconds per GIF frame (default: 80)"
     )
     p.set_defaults(handler=run_interpolate)
 
@@ -104,7 +104,7 @@ def add_evolution_parser(commands) -> None:
         default=1,
         help="enlarge this many times (default: 1; grids are 2x already)",
     )
-    p.add_argument("--frame-ms", type=positive_int, default=400, help="milliseconds per epoch (default: 400)")
+    p.add_argument("--frame-ms", type=frame_ms, default=400, help="milliseconds per epoch (default: 400)")
     p.add_argument(
         "--every",
         type=positive_int,

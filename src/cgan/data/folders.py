@@ -25,10 +25,12 @@ from .userdata import (
     DEFAULT_SIZE,
     SIZES,
     cache_root,
+    check_class_names,
     check_labels,
     default_size,
     fingerprint,
     fit_square,
+    numbered_classes,
     split_sets,
 )
 
@@ -129,12 +131,10 @@ def _from_labels_file(folder: Path) -> tuple[tuple[str, ...], list[str], list[in
     if not isinstance(entries, list) or not entries:
         raise DataError(f'{path} has no "labels" list; expected {{"labels": [["cat/1.png", 0], ...]}}')
     names = document.get("class_names")
-    if names is not None and (
-        not isinstance(names, list)
-        or not all(isinstance(n, str) and n for n in names)
-        or len(set(names)) < len(names)
-    ):
-        raise DataError(f'{path}: "class_names" must be a list of distinct, non-empty names')
+    if names is not None:
+        if not isinstance(names, list):
+            raise DataError(f'{path}: "class_names" must be a list of distinct, non-empty names')
+        names = list(check_class_names(names, f'{path}: "class_names"'))
     files, labels = [], []
     for number, entry in enumerate(entries):
         ok = isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
@@ -156,7 +156,7 @@ def _from_labels_file(folder: Path) -> tuple[tuple[str, ...], list[str], list[in
     others = [rel for rel in files if not rel.lower().endswith(IMAGE_SUFFIXES)]
     if others:
         raise DataError(f"{path} lists files that are not PNG, JPEG, WebP or BMP images: {_few(others)}")
-    classes = tuple(names) if names is not None else tuple(str(i) for i in range(max(labels) + 1))
+    classes = tuple(names) if names is not None else numbered_classes(np.array(labels), str(path))
     order = sorted(range(len(files)), key=files.__getitem__)
     return classes, [files[i] for i in order], [labels[i] for i in order]
 

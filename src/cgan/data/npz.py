@@ -10,7 +10,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .userdata import check_labels, conform, default_size, fingerprint, split_sets
+from .userdata import (
+    check_class_names,
+    check_labels,
+    conform,
+    default_size,
+    fingerprint,
+    numbered_classes,
+    split_sets,
+)
 
 ONE_SET = ("images", "labels")
 TWO_SETS = ("x_train", "y_train", "x_test", "y_test")
@@ -36,6 +44,8 @@ def _labels(array: np.ndarray, count: int, where: str) -> np.ndarray:
 
 
 def _read(path: Path) -> tuple[dict[str, np.ndarray], tuple[str, ...] | None]:
+    if path.is_file() and not zipfile.is_zipfile(path):  # else np.load takes it for a pickle
+        raise DataError(f"{path} is not a readable .npz file: an .npz is a zip archive of arrays, and it is not one")
     try:
         with np.load(path, allow_pickle=False) as stored:
             keys = set(stored.files)
@@ -58,11 +68,11 @@ def _read(path: Path) -> tuple[dict[str, np.ndarray], tuple[str, ...] | None]:
         raise DataError(f"{path} is not a readable .npz file ({exc})") from None
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path} is not a readable .npz file ({exc})") from None
-    if names is not None and (
-        names.ndim != 1 or names.dtype.kind != "U" or len(set(names.tolist())) < len(names)
-    ):
+    if names is None:
+        return arrays, None
+    if names.ndim != 1 or names.dtype.kind != "U":
         raise DataError(f"{path}: class_names must be a 1-D array of distinct strings")
-    return arrays, None if names is None else tuple(names.tolist())
+    return arrays, check_class_names(names.tolist(), f"{path}: class_names")
 
 
 @functools.lru_cache(maxsize=2)
@@ -81,7 +91,9 @@ def load_npz(
             images = _images(arrays[x], f"{path}: {x}")
             sets[split] = (images, _labels(arrays[y], len(images), f"{path}: {y}"))
     all_labels = np.concatenate([labels for _, labels in sets.values()])
-    classes = names if names is not None else tuple(str(i) for i in range(max(int(all_labels.max()), 0) + 1))
+    if all_labels.size == 0:
+        raise DataError(f"{path} holds no images")
+    classes = names if names is not None else numbered_classes(all_labels, path)
     side = size or default_size({images.shape[1:3][::-1] for images, _ in sets.values()})
     colour = channels == 3 or (channels is None and any(images.ndim == 4 for images, _ in sets.values()))
     sets = {s: (conform(images, side, 3 if colour else 1), labels) for s, (images, labels) in sets.items()}

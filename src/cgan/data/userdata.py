@@ -92,9 +92,53 @@ def check_labels(labels: np.ndarray, classes: tuple[str, ...], where: str, every
 
 
 def _classes(names: list[str]) -> str:
-    """ "class 'a' has" or "classes 'a', 'b' have" """
-    quoted = ", ".join(map(repr, names))
+    """ "class 'a' has" or "classes 'a', 'b' have" (the first few of many, and how many more)"""
+    quoted = ", ".join(map(repr, names[:5])) + (f" and {len(names) - 5:,} more" if len(names) > 5 else "")
     return f"class {quoted} has" if len(names) == 1 else f"classes {quoted} have"
+
+
+MAX_CLASS_NAME = 100  # characters: a class name becomes a file or folder name (cgan generate --out-dir, synth)
+
+
+def class_name_problem(name: object) -> str | None:
+    """Why `name` cannot name a class, or None. Class names become file and folder names, so none may be
+    empty, a path (/ or \\), . or .., or hold control characters."""
+    if not isinstance(name, str) or not name:
+        return "class names must be non-empty text"
+    if "/" in name or "\\" in name or name in (".", ".."):
+        return f"the class name {name!r} is a path; class names become file names"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return f"the class name {name!r} holds control characters"
+    if len(name) > MAX_CLASS_NAME:
+        return f"the class name {name[:20]!r}... is {len(name)} characters long; at most {MAX_CLASS_NAME}"
+    return None
+
+
+def check_class_names(names: list, where: str) -> tuple[str, ...]:
+    """The names, if each can name a class and no two are the same; else a DataError naming the problem."""
+    for name in names:
+        problem = class_name_problem(name)
+        if problem:
+            raise DataError(f"{where}: {problem}")
+    if len(set(names)) < len(names):
+        raise DataError(f"{where}: class names must be distinct")
+    return tuple(names)
+
+
+def numbered_classes(labels: np.ndarray, where: str) -> tuple[str, ...]:
+    """Class names "0", "1", ... up to the largest label, for data that names none. Refused where the labels
+    skip numbers: those classes would have no images (and one stray large label would make millions)."""
+    if labels.size == 0:
+        raise DataError(f"{where} holds no images")
+    present = np.unique(labels[labels >= 0])  # negative labels: check_labels names them
+    top = int(present[-1]) if present.size else -1
+    if top + 1 > len(present):
+        gaps = np.setdiff1d(np.arange(len(present) + 5), present)[:5].tolist()  # one at least, by counting
+        raise DataError(
+            f"{where}: the labels go up to {top:,}, but {top + 1 - len(present):,} numbers below it label no "
+            f"image (the first: {', '.join(map(str, gaps))}); number the classes 0 to N-1 without gaps"
+        )
+    return tuple(str(i) for i in range(top + 1))
 
 
 def slug(name: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from typing import Any
 
@@ -219,8 +220,12 @@ class TrainConfig:
         return cls(**{**dataset_defaults(options), **options})
 
     def validate(self) -> None:
-        """Every option checked before any data is read; errors name the flag."""
+        """Every option checked before any data is read; errors name the flag. Paths to data become absolute,
+        so that config.json resumes the run from any working directory."""
         self._check_types()
+        for name in ("data", "data_dir"):
+            if getattr(self, name):
+                setattr(self, name, os.path.abspath(os.path.expanduser(getattr(self, name))))
         for f in fields(self):
             value = getattr(self, f.name)
             if f.metadata.get("parse") is positive_int and value is not None and value < 1:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +85,7 @@ def fit(
             if resume:
                 config = resumed_config(config, folder, given)
                 dataset = checked_dataset(config)
+                check_same_classes(dataset, folder)
             else:
                 config = fresh_config(config, folder)
             try:
@@ -94,11 +95,33 @@ def fit(
 
 
 def checked_dataset(config: TrainConfig) -> Dataset:
-    """The config's dataset, resolved once per run, its training images read and the model checked against it."""
+    """The config's dataset, resolved once per run, its training images read (and its test images, which
+    quality measurements compare with: a damaged file fails now, not after an epoch) and the model checked
+    against it."""
     dataset = config.resolve_dataset()
     config.check_dataset(dataset.num_classes, dataset.image_shape)
     dataset.split("train")
+    if config.eval_every or config.eval_every_s:
+        dataset.split("test")
     return dataset
+
+
+def check_same_classes(dataset: Dataset, folder: RunFolder) -> None:
+    """A resumed run's data must still have the classes the run was trained on (a class folder added or
+    removed since would not fit the networks)."""
+    if not folder.model_file.exists():
+        return
+    _, _, trained = folder.read_model()
+    if list(dataset.classes) != trained:
+        raise CganError(
+            f"{dataset.name} now has {len(dataset.classes)} classes ({first_names(dataset.classes)}); the run in "
+            f"{folder.path} was trained on {len(trained)} ({first_names(trained)}): resume it with the data as it "
+            "was, or start a new run"
+        )
+
+
+def first_names(names: Sequence[str], shown: int = 10) -> str:
+    return ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")
 
 
 def make_folder(path: Path) -> None:
