@@ -97,6 +97,7 @@ def test_train_refuses_values_that_used_to_crash(argv, message, tmp_path, capsys
     run = tmp_path / "run"
     code = main(["train", "--data-dir", str(shared_data / "mnist"), "--out", str(run), "--no-progress", *argv])
     assert code == 2 and message in capsys.readouterr().err
+    assert not run.exists()
 
 
 def test_out_naming_a_file_is_one_line(tmp_path, capsys, shared_data):

@@ -111,6 +111,7 @@ def test_truncated_checkpoint_gives_a_clear_error(tiny_config, tmp_path):
 def test_bad_arguments(tiny_config, tmp_path, overrides, message):
     with pytest.raises(CganError, match=message):
         fit(tiny_config(tmp_path / "run", **overrides), progress=False)
+    assert not (tmp_path / "run").exists()  # refused before its first write: no folder left behind
 
 
 def test_clip_grad_records_the_norm_before_clipping(tiny_config, tmp_path):

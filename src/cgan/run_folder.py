@@ -209,6 +209,13 @@ class RunFolder:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    def remove_if_unused(self) -> None:
+        """Delete the folder if it holds nothing but its lock file: a run refused before it wrote anything
+        leaves no folder behind. For the lock holder only."""
+        if {path.name for path in self.path.iterdir()} <= {LOCK_FILE}:
+            (self.path / LOCK_FILE).unlink(missing_ok=True)
+            self.path.rmdir()
+
     def remove_temporary_files(self) -> None:
         """Delete what interrupted writes left behind; only the lock holder may, as a writer may be busy."""
         for folder in (self.path, self.checkpoint_file.parent, self.samples_dir):

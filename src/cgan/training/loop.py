@@ -73,13 +73,14 @@ def fit(
     started = time.perf_counter()
     folder = RunFolder(config.out)
     with Distributed.from_environment() as dist:
-        if resume:
-            if not folder.config_file.exists():
-                raise CheckpointError(f"cannot resume: {folder.path} has no config.json; is it a cgan run folder?")
-        else:
+        if resume and not folder.config_file.exists():
+            raise CheckpointError(f"cannot resume: {folder.path} has no config.json; is it a cgan run folder?")
+        created = False
+        if not resume:
             config.validate()  # before anything is written, and so is the data (read once per process)
             dataset = checked_dataset(config)
             if dist.is_main:
+                created = not folder.path.exists()
                 make_folder(folder.path)
         with folder.lock() if dist.is_main else nullcontext():
             if resume:
@@ -92,6 +93,10 @@ def fit(
                 return Training(config, dataset, folder, resume, progress and dist.is_main, started, dist).run()
             except OSError as exc:
                 raise CganError(write_failure(exc, folder)) from None
+            except CganError:
+                if created:  # refused before its first write (a missing GPU, a batch larger than the data)
+                    folder.remove_if_unused()
+                raise
 
 
 def checked_dataset(config: TrainConfig) -> Dataset:
