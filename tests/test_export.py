@@ -51,6 +51,9 @@ def test_cli_export_of_a_bundled_generator(tmp_path, capsys):
     assert main(["export", "mnist", "--onnx", str(out)]) == 0
     assert "largest difference from PyTorch" in capsys.readouterr().out
     assert out.stat().st_size > 1_000_000
+    assert main(["export", "mnist", "--onnx", str(tmp_path / "g.txt")]) == 2
+    assert "--onnx must end in .onnx, got 'g.txt'" in capsys.readouterr().err
+    assert not (tmp_path / "g.txt").exists()
 
 
 def test_export_of_a_missing_run_is_a_clear_error(tmp_path):

@@ -264,6 +264,7 @@ def test_labels_from_dataset_json(digits, tmp_path):
         (lambda d: d["labels"].__setitem__(3, ["img/00003.png"]), "labels entry 3 is"),
         (lambda d: d.__setitem__("labels", None), 'has no "labels" list'),
         (lambda d: d.__setitem__("class_names", ["a", "a"]), "distinct"),
+        (lambda d: d["labels"].__setitem__(4, ["img/00003.png", 1]), "lists some files more than once .*img/00003.png"),
         (lambda d: d.__setitem__("class_names", ["a/b", *NAMES[1:]]), "'a/b' is a path"),
         (lambda d: d.__setitem__("class_names", ["..", *NAMES[1:]]), "'..' is a path"),
         (lambda d: d.__setitem__("class_names", ["a\nb", *NAMES[1:]]), "control characters"),

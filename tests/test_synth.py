@@ -98,6 +98,10 @@ def test_mistakes_are_one_line(mnist, tmp_path, capsys):
     (tmp_path / "taken" / "mine.txt").write_text("mine")
     assert main(["synth", "--dataset", "mnist", "--per-class", "2", "--out", str(tmp_path / "taken")]) == 2
     assert "already exists" in capsys.readouterr().err
+    # The format and the name must agree, or `cgan evaluate` would take an .npz named .png for a picture.
+    for fmt, name in (("npz", "c.png"), ("folder", "d.npz"), ("idx", "e.npz")):
+        assert main(["synth", "--dataset", "mnist", "--per-class", "2", "--format", fmt, "--out", str(tmp_path / name)]) == 2
+        assert f"--format {fmt} writes" in capsys.readouterr().err and not (tmp_path / name).exists()
     colour = ArchConfig(image_shape=(3, 32, 32), latent_dim=8, g_width=4)
     rgb = TrainedGenerator(build_generator(colour), colour, mnist.classes, "rgb", {"dataset": "x"})
     with pytest.raises(CganError, match="IDX format holds grayscale"):

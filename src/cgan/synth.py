@@ -107,6 +107,9 @@ def synthesize(
     if len(counts) != len(generator.classes):
         raise CganError(f"{len(counts)} counts for {len(generator.classes)} classes")
     out = Path(out)
+    if (fmt == "npz") != (out.suffix.lower() == ".npz"):
+        wanted = "a file name ending in .npz" if fmt == "npz" else "a folder, not a name ending in .npz"
+        raise CganError(f"--format {fmt} writes {wanted}; got --out {out.name}")
     channels = generator.arch.image_shape[0]
     if fmt == "idx" and (channels != 1 or len(counts) > 256):
         raise CganError(

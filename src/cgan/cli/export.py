@@ -4,6 +4,7 @@ need: pip install 'cgan[onnx]')."""
 from __future__ import annotations
 
 from ..progress import bars_on_terminal
+from .common import output_path
 
 
 def add_parser(commands) -> None:
@@ -34,6 +35,7 @@ def run(args) -> int:
         return 0
     from ..export import export_onnx
 
+    output_path(args.onnx, (".onnx",), "--onnx")  # an ONNX file named otherwise would be taken for something else
     with bars_on_terminal():
         worst = export_onnx(args.run, args.onnx)
     print(

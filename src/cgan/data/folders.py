@@ -10,6 +10,7 @@ import math
 import os
 import warnings
 import zipfile
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -150,6 +151,9 @@ def _from_labels_file(folder: Path) -> tuple[tuple[str, ...], list[str], list[in
             raise DataError(f"{path}: the label {label} of {rel} is not a class; the classes are {valid}")
         files.append(rel)
         labels.append(label)
+    repeated = sorted(rel for rel, times in Counter(files).items() if times > 1)
+    if repeated:
+        raise DataError(f"{path} lists some files more than once (each image has one label): {_few(repeated)}")
     missing = [rel for rel in files if not (folder / rel).is_file()]
     if missing:
         raise DataError(f"{path} lists files that are not in {folder}: {_few(missing)}")
