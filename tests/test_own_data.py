@@ -336,6 +336,14 @@ def test_a_folder_changed_while_decoding_writes_no_cache(digits, tmp_path, monke
 # --- bad folders ------------------------------------------------------------------------------
 
 
+def only_a_train_folder(root):
+    """The class folders moved into root/train/, with no test/ beside it."""
+    classes = sorted(root.iterdir())
+    (root / "train").mkdir()
+    for folder in classes:
+        folder.rename(root / "train" / folder.name)
+
+
 def bomb_png() -> bytes:
     """A PNG header claiming 20000 x 20000 pixels: more than PIL will decode."""
 
@@ -360,6 +368,7 @@ def bomb_png() -> bytes:
             "has 1 class; a conditional GAN",
         ),
         (lambda r: [shutil.rmtree(p) for p in r.iterdir()], "has no class folders"),
+        (only_a_train_folder, r"holds train/ alone; give both train/ and test/"),  # not one class "train"
         (
             lambda r: (r / "one" / "notes.txt").write_text("hi"),
             r"not PNG, JPEG, WebP or BMP images: one/notes\.txt",

@@ -195,6 +195,11 @@ def list_folder(folder: Path) -> Listing:
                 f"{folder} has no class folders; put the images in one sub-folder per class "
                 f"({folder}/<class name>/*.png) or list their labels in {folder / LABELS_FILE}"
             )
+        if set(classes) <= {"train", "test"}:  # a split half made, not classes named train and test
+            raise DataError(
+                f"{folder} holds {' and '.join(f'{name}/' for name in classes)} alone; give both train/ and test/, "
+                f"each with one sub-folder per class, or put the class folders directly in {folder}"
+            )
         files, labels = _by_class_folders(folder, "", classes, digest)
         test = None
     return Listing(classes, files, labels, test, digest.hexdigest())
