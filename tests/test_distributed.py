@@ -65,7 +65,11 @@ def test_first_step_gradients_of_2_ranks_equal_one_process(shared_data, tmp_path
     assert ranks.keys() == alone.keys()
     assert any(".grad.g." in k for k in alone) and any("running_var" in k for k in alone)
     for name, expected in alone.items():
-        torch.testing.assert_close(ranks[name], expected, rtol=1e-4, atol=1e-6, msg=name)
+        # Float tolerance on the tensor's scale: the all-reduce adds the ranks' halves in another order, and
+        # an element that cancels to near 0 keeps the rounding of its larger terms (one element of 128 of a
+        # WGAN-GP gradient was 9e-6 off on an AVX2 CPU: 1.5e-6 of the tensor's largest value, 6.1).
+        atol = 1e-6 + 1e-5 * float(expected.abs().max())
+        torch.testing.assert_close(ranks[name], expected, rtol=1e-4, atol=atol, msg=name)
 
 
 def test_2_ranks_train_like_one_process_and_resume_with_any_world_size(shared_data, tiny_config, tmp_path):

@@ -194,8 +194,10 @@ class Training:
         self.dist = dist = dist or Distributed()
         if config.threads:
             torch.set_num_threads(config.threads)
-        dist.check_batch_size(config.batch_size)
         self.device = dist.connect(resolve_device(config.device))
+        # After connecting, where every rank arrives together: each says it before torchrun, seeing the first
+        # rank fail, stops the others (a rank still reading its data would go unheard).
+        dist.check_batch_size(config.batch_size)
         self.dataset = dataset
         images, labels = (torch.from_numpy(a[: config.max_images]) for a in self.dataset.split("train"))
         if len(images) < config.batch_size:
