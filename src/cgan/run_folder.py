@@ -29,8 +29,8 @@ import numpy as np
 
 from .checkpoint import GENERATOR_FORMAT, atomic_write, naming, read_json, write_json
 from .data import Dataset, get_spec
-from .data.userdata import class_name_problem
-from .errors import CganError, CheckpointError
+from .data.userdata import check_class_names
+from .errors import CganError, CheckpointError, DataError
 from .models import ArchConfig
 
 CONFIG_FILE = "config.json"
@@ -256,12 +256,10 @@ def read_model_description(model: dict, where: str | Path) -> tuple[ArchConfig, 
         raise CheckpointError(f"{where}: {exc}") from None
     if not isinstance(dataset, str) or not dataset:
         raise CheckpointError(f"{where}: the dataset name must be non-empty text")
-    # Class names become file names (generate --out-dir, synth): a stranger's file must not name a path.
-    problems = [problem for problem in map(class_name_problem, classes) if problem]
-    if problems:
-        raise CheckpointError(f"{where}: {problems[0]}")
-    if len(set(classes)) < len(classes):
-        raise CheckpointError(f"{where}: class names must be distinct")
+    try:  # class names become file names (generate --out-dir, synth): a stranger's file must not name a path
+        check_class_names(classes, str(where))
+    except DataError as exc:
+        raise CheckpointError(str(exc)) from None
     if len(classes) != arch.num_classes:
         raise CheckpointError(f"{where} lists {len(classes)} classes for {arch.num_classes}")
     return arch, classes

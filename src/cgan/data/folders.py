@@ -30,6 +30,7 @@ from .userdata import (
     check_labels,
     default_size,
     fingerprint,
+    first_few,
     fit_square,
     numbered_classes,
     split_sets,
@@ -43,7 +44,6 @@ SKIPPED = {"thumbs.db", "desktop.ini"}
 CACHE_VERSION = 1
 GRAY_MODES = {"1", "L", "LA", "La", "I", "F"}
 ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
-SHOWN = 5  # named problem files in one message
 
 
 @dataclass
@@ -57,11 +57,6 @@ class Listing:
     test: list[bool] | None
     # A digest of each image's path, size and mtime_ns, and dataset.json's: what the cache key is made of.
     digest: str
-
-
-def _few(names: list[str]) -> str:
-    more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
-    return ", ".join(names[:SHOWN]) + more
 
 
 def _record(digest, rel: str, info: os.stat_result) -> None:
@@ -115,7 +110,7 @@ def _by_class_folders(
         others += not_images
     if others:
         raise DataError(
-            f"{folder} holds files that are not PNG, JPEG, WebP or BMP images: {_few(others)}; "
+            f"{folder} holds files that are not PNG, JPEG, WebP or BMP images: {first_few(others)}; "
             "remove them or move them out of the class folders"
         )
     return files, labels
@@ -153,13 +148,13 @@ def _from_labels_file(folder: Path) -> tuple[tuple[str, ...], list[str], list[in
         labels.append(label)
     repeated = sorted(rel for rel, times in Counter(files).items() if times > 1)
     if repeated:
-        raise DataError(f"{path} lists some files more than once (each image has one label): {_few(repeated)}")
+        raise DataError(f"{path} lists some files more than once (each image has one label): {first_few(repeated)}")
     missing = [rel for rel in files if not (folder / rel).is_file()]
     if missing:
-        raise DataError(f"{path} lists files that are not in {folder}: {_few(missing)}")
+        raise DataError(f"{path} lists files that are not in {folder}: {first_few(missing)}")
     others = [rel for rel in files if not rel.lower().endswith(IMAGE_SUFFIXES)]
     if others:
-        raise DataError(f"{path} lists files that are not PNG, JPEG, WebP or BMP images: {_few(others)}")
+        raise DataError(f"{path} lists files that are not PNG, JPEG, WebP or BMP images: {first_few(others)}")
     classes = tuple(names) if names is not None else numbered_classes(np.array(labels), str(path))
     order = sorted(range(len(files)), key=files.__getitem__)
     return classes, [files[i] for i in order], [labels[i] for i in order]
@@ -181,7 +176,7 @@ def list_folder(folder: Path) -> Listing:
         classes = tuple(_subfolders(folder / "train"))
         unmatched = [name for name in _subfolders(folder / "test") if name not in classes]
         if unmatched:
-            raise DataError(f"{folder / 'test'} has class folders that train/ lacks: {_few(unmatched)}")
+            raise DataError(f"{folder / 'test'} has class folders that train/ lacks: {first_few(unmatched)}")
         files, labels = _by_class_folders(folder, "train/", classes, digest)
         test_classes = tuple(_subfolders(folder / "test"))
         test_files, test_labels = _by_class_folders(folder, "test/", test_classes, digest)
@@ -291,11 +286,11 @@ def decode_all(folder: Path, files: list[str], size: int | None, channels: int |
     except BrokenProcessPool:
         raise DataError(f"decoding {folder} failed: a worker process died (out of memory?)") from None
     if vanished:
-        raise DataError(f"{folder} changed while it was being read ({_few(vanished)} vanished); run again")
+        raise DataError(f"{folder} changed while it was being read ({first_few(vanished)} vanished); run again")
     if failed:
         raise DataError(
             f"{len(failed)} file(s) in {folder} are not readable images: "
-            f"{_few([f'{rel} ({reason})' for rel, reason in failed])}; remove or replace them"
+            f"{first_few([f'{rel} ({reason})' for rel, reason in failed])}; remove or replace them"
         )
     side = size or default_size(natives)
     colour = channels == 3 or any(stack.ndim == 4 for groups in results for _, stack in groups)

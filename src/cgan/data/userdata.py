@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -91,9 +92,15 @@ def check_labels(labels: np.ndarray, classes: tuple[str, ...], where: str, every
         raise DataError(f"{where}: {_classes(empty)} no images")
 
 
+def first_few(names: Sequence[str], shown: int = 5) -> str:
+    """ "a, b, c" or, of many, the first `shown` and "and N more": names for a one-line message."""
+    more = f" and {len(names) - shown:,} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
 def _classes(names: list[str]) -> str:
     """ "class 'a' has" or "classes 'a', 'b' have" (the first few of many, and how many more)"""
-    quoted = ", ".join(map(repr, names[:5])) + (f" and {len(names) - 5:,} more" if len(names) > 5 else "")
+    quoted = first_few([repr(name) for name in names])
     return f"class {quoted} has" if len(names) == 1 else f"classes {quoted} have"
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from ..checkpoint import CHECKPOINT_FORMAT, GENERATOR_FORMAT, load_tensors, module_tensors, save_tensors
 from ..data import Dataset
+from ..data.userdata import first_few
 from ..errors import CganError, CheckpointError
 from ..generation import generate_images
 from ..images import make_grid, save_png, to_float
@@ -119,14 +120,10 @@ def check_same_classes(dataset: Dataset, folder: RunFolder) -> None:
     _, _, trained = folder.read_model()
     if list(dataset.classes) != trained:
         raise CganError(
-            f"{dataset.name} now has {len(dataset.classes)} classes ({first_names(dataset.classes)}); the run in "
-            f"{folder.path} was trained on {len(trained)} ({first_names(trained)}): resume it with the data as it "
+            f"{dataset.name} now has {len(dataset.classes)} classes ({first_few(dataset.classes)}); the run in "
+            f"{folder.path} was trained on {len(trained)} ({first_few(trained)}): resume it with the data as it "
             "was, or start a new run"
         )
-
-
-def first_names(names: Sequence[str], shown: int = 10) -> str:
-    return ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")
 
 
 def make_folder(path: Path) -> None:
