@@ -1,10 +1,11 @@
 """Copy a trained run's generator into the package as a bundled model, with a model card.
 
-    python scripts/bundle_generator.py RUN DATASET --data-dir DIR
+    python scripts/bundle_generator.py RUN DATASET --data-dir DIR [--trained-on "one NVIDIA H100 (--device cuda) ..."]
 
 Writes src/cgan/pretrained/<dataset>/{generator.safetensors, model.json, MODEL_CARD.md}. The card holds the
 exact training command (rebuilt from the run's config.json), the training wall time (from metrics.csv),
-the machine, and the `cgan evaluate` table of the bundled generator beside the real-data floor.
+the machine (this one, unless --trained-on names the one the run was trained on), and the `cgan evaluate`
+table of the bundled generator beside the real-data floor.
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "cgan" / "pretrained"
 NOT_IN_COMMAND = {"out", "data_dir", "threads", "device", "max_images", "log_every", "checkpoint_every"}
 
 
-def training_command(config: dict) -> str:
+def training_command(config: dict, finished: bool) -> str:
+    """The run's `cgan train` command; a --max-time that did not stop it (`finished`) is left out."""
     defaults = vars(TrainConfig())
     parts = [f"cgan train --dataset {config['dataset']}"]
+    left_out = NOT_IN_COMMAND | {"dataset"} | ({"max_seconds"} if finished else set())
     for name, value in config.items():
-        if name in NOT_IN_COMMAND | {"dataset"} or value == defaults.get(name):
+        if name in left_out or value == defaults.get(name):
             continue
         spelled = flag(name)
         if isinstance(value, bool):
@@ -81,6 +84,7 @@ def main() -> None:
     parser.add_argument("run")
     parser.add_argument("dataset")
     parser.add_argument("--data-dir", help="the dataset's folder, for the evaluation")
+    parser.add_argument("--trained-on", help="the machine the run was trained on, where it was not this one")
     args = parser.parse_args()
 
     run = Path(args.run)
@@ -113,10 +117,10 @@ def main() -> None:
 
 Trained with cgan's own training command, seed {config["seed"]}:
 
-    {training_command(config)} --data-dir DIR
+    {training_command(config, finished=metrics["epoch"][-1] == config["epochs"])} --data-dir DIR
 
 - training wall time: {metrics["elapsed_s"][-1]:.0f} s for {config["epochs"]} epochs (evaluation time excluded),
-  on {machine()}, with `--threads {config["threads"] or "default"}`
+  on {args.trained_on or machine()}, with `--threads {config["threads"] or "default"}`
 - architecture: `{json.dumps(json.loads((run / "model.json").read_text())["arch"])}`
 - weights: `generator.safetensors` ({(target / "generator.safetensors").stat().st_size / 1e6:.2f} MB)
 
