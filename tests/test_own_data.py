@@ -423,6 +423,16 @@ def test_linked_folders_are_followed_once(digits, tmp_path):
     assert "extra" in dataset.classes and sum(len(dataset.split(s)[1]) for s in ("train", "test")) == 50
 
 
+def test_a_link_up_out_of_a_class_folder_is_refused(digits, tmp_path, capsys):
+    """`one/up -> ..` would read the dataset folder, every other class's images included, as class one's."""
+    root = write_class_folders(tmp_path / "d", *[a[:40] for a in digits])
+    (root / "one" / "up").symlink_to("..", target_is_directory=True)
+    assert main(["data", "info", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert f"{root / 'one' / 'up'} links to {root}, a folder that holds its class folder" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 # --- .npz -------------------------------------------------------------------------------------
 
 

@@ -197,6 +197,18 @@ def test_cli_resume_takes_a_given_option_even_at_its_default_value(tiny_config, 
     assert json.loads((run / "config.json").read_text())["log_every"] == 10
 
 
+def test_cli_resume_of_a_finished_run_says_there_was_nothing_to_train(tiny_config, tmp_path, capsys):
+    from cgan.cli import main
+
+    run = tmp_path / "run"
+    fit(tiny_config(run, epochs=1), progress=False)
+    checkpoint = (run / "checkpoints" / "last.safetensors").read_bytes()
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "had already ended at step 10 (epoch 1): nothing was trained" in out and "images/s" not in out
+    assert (run / "checkpoints" / "last.safetensors").read_bytes() == checkpoint
+
+
 def test_ema_update_maths(tiny_config, tmp_path):
     from cgan.training.step import GANStep
 

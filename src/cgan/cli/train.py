@@ -94,6 +94,12 @@ def report(result: TrainResult) -> int:
     status = 130 if result.interrupted else 0
     if not result.is_main:
         return status
+    if result.images == 0 and not result.interrupted:
+        print(
+            f"{result.run_dir} had already ended at step {result.step} (epoch {result.epoch}): nothing was "
+            f"trained; to go on, resume with a larger --epochs or --max-steps"
+        )
+        return status
     summary = (
         f"{result.run_dir}: step {result.step} (epoch {result.epoch}), {result.wall_s:.1f} s, "
         f"{result.images_per_s:.0f} images/s"

@@ -63,23 +63,33 @@ def _record(digest, rel: str, info: os.stat_result) -> None:
     digest.update(f"{rel}\0{info.st_size}\0{info.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
 
 
-def _images_in(folder: Path, sub: str, digest, seen: set[str]) -> tuple[list[str], list[str]]:
+def _images_in(folder: Path, sub: str, digest, seen: set[str], top: str = "") -> tuple[list[str], list[str]]:
     """The image files under folder/sub, recursively and sorted, each recorded in `digest` with its size and
-    modification time, and the files that are not images. Linked folders are followed once (`seen`)."""
+    modification time, and the files that are not images. Linked folders are followed once (`seen`); a link
+    to a folder that holds the class folder (`top`; `up -> ..`) is refused, as it would bring in the other
+    classes' images."""
     images: list[str] = []
     others: list[str] = []
     real = os.path.realpath(folder / sub)
     if real in seen:
         return images, others
     seen.add(real)
+    top = top or real
     with os.scandir(folder / sub) as scan:
         entries = sorted(scan, key=lambda entry: entry.name)
     for entry in entries:
         if entry.name.startswith(".") or entry.name.lower() in SKIPPED:
             continue
         rel = f"{sub}/{entry.name}"
+        if entry.is_dir() and entry.is_symlink():
+            target = os.path.realpath(entry.path)
+            if top.startswith(target.rstrip(os.sep) + os.sep):
+                raise DataError(
+                    f"{folder / rel} links to {target}, a folder that holds its class folder: remove the link "
+                    "(it would add every image in that folder to this class)"
+                )
         if entry.is_dir():
-            more, more_others = _images_in(folder, rel, digest, seen)
+            more, more_others = _images_in(folder, rel, digest, seen, top)
             images += more
             others += more_others
         elif not entry.name.lower().endswith(IMAGE_SUFFIXES):
