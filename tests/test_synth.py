@@ -111,6 +111,20 @@ def test_mistakes_are_one_line(mnist, tmp_path, capsys):
     # Weights are relative: huge ones split the count as small ones do (their sum once overflowed to inf).
     assert class_counts(3, None, 4, [1e308, 1e308, 0]) == class_counts(3, None, 4, [1, 1, 0]) == [2, 2, 0]
     assert not (tmp_path / "rgb").exists()
+    # Fewer images than classes, split evenly, would leave classes empty.
+    assert main(["synth", "--dataset", "mnist", "--count", "5", "--out", str(tmp_path / "few")]) == 2
+    assert "--count 5 would leave 5 of the 10 classes without images" in capsys.readouterr().err
+    assert not (tmp_path / "few").exists()
+
+
+def test_a_class_given_no_images_gets_no_folder(tmp_path):
+    """Weight 0 leaves a class out: an empty class folder would be refused by cgan's own reader (and by
+    torchvision's ImageFolder), so the folder holds only the classes that have images, and reads back."""
+    out = tmp_path / "no-nines"
+    assert main(["synth", "--dataset", "mnist", "--count", "18", "--proportions", "1,1,1,1,1,1,1,1,1,0", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [str(i) for i in range(9)]
+    assert json.loads((out / "manifest.json").read_text())["counts"] == [2] * 9 + [0]
+    assert main(["data", "info", str(out)]) == 0
 
 
 def test_colour_generators_write_colour_datasets(tmp_path):

@@ -58,6 +58,11 @@ def class_counts(num_classes: int, per_class: int | None, count: int | None, pro
         counts = [per_class] * num_classes
     else:
         assert count is not None  # exactly one of the two, as checked above
+        if proportions is None and 0 < count < num_classes:
+            raise CganError(
+                f"--count {count} would leave {num_classes - count} of the {num_classes} classes without "
+                f"images; ask for at least {num_classes} (or leave classes out with weight 0 in --proportions)"
+            )
         weights = np.ones(num_classes) if proportions is None else np.asarray(proportions, dtype=float)
         if len(weights) != num_classes or not np.all(np.isfinite(weights)) or (weights < 0).any():
             raise CganError(f"--proportions needs {num_classes} non-negative weights, one per class")
@@ -172,12 +177,12 @@ def _staged_folder(out: Path, manifest: dict) -> Iterator[Path]:
 def write_folder(out: Path, chunks, generator: TrainedGenerator, manifest: dict, bar) -> None:
     with _staged_folder(out, manifest) as staging:
         names = generator.classes
-        for name in names:
-            (staging / name).mkdir()
         written = [0] * len(names)
         for images, labels in chunks:
             for image, label in zip(images, labels, strict=True):
                 name = names[label]
+                if not written[label]:  # a class given no images gets no folder: readers refuse empty ones
+                    (staging / name).mkdir()
                 (staging / name / f"{name}_{written[label]:06d}.png").write_bytes(png_bytes(image))
                 written[label] += 1
             bar.update(len(images))
