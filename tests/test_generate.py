@@ -41,7 +41,9 @@ def test_cli_png_grid_for_one_class(tiny_run, tmp_path, capsys):
         == 0
     )
     assert Image.open(out).size == (5 * 30 + 2, 5 * 30 + 2)  # 5x5 tiles of 28 px with 2 px gaps
-    assert "seed 1" in capsys.readouterr().out
+    assert "25 images of 7 (seed 1)" in capsys.readouterr().out
+    assert main(["generate", str(tiny_run), "--label", "7", "--count", "1", "--out", str(tmp_path / "a.png")]) == 0
+    assert ": 1 image of 7 (seed" in capsys.readouterr().out
 
 
 def test_cli_all_classes_one_row_each(tiny_run, tmp_path):

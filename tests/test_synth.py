@@ -117,11 +117,12 @@ def test_mistakes_are_one_line(mnist, tmp_path, capsys):
     assert not (tmp_path / "few").exists()
 
 
-def test_a_class_given_no_images_gets_no_folder(tmp_path):
+def test_a_class_given_no_images_gets_no_folder(tmp_path, capsys):
     """Weight 0 leaves a class out: an empty class folder would be refused by cgan's own reader (and by
     torchvision's ImageFolder), so the folder holds only the classes that have images, and reads back."""
     out = tmp_path / "no-nines"
     assert main(["synth", "--dataset", "mnist", "--count", "18", "--proportions", "1,1,1,1,1,1,1,1,1,0", "--out", str(out)]) == 0
+    assert f"wrote {out}: 18 images of 9 classes" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [str(i) for i in range(9)]
     assert json.loads((out / "manifest.json").read_text())["counts"] == [2] * 9 + [0]
     assert main(["data", "info", str(out)]) == 0

@@ -72,5 +72,5 @@ def run(args) -> int:
         save_png(Path(args.out), make_grid(images, grid_columns(labels, args.count)), args.scale)
         written = args.out
     class_names = ", ".join(generator.classes[i] for i in classes)
-    print(f"wrote {written}: {len(images)} images of {class_names} (seed {seed})")
+    print(f"wrote {written}: {len(images)} image{'s' * (len(images) != 1)} of {class_names} (seed {seed})")
     return 0

@@ -49,5 +49,9 @@ def run(args) -> int:
         generator, args.out, counts, args.seed, args.format, progress=not args.no_progress and sys.stderr.isatty(),
         command=command,
     )  # fmt: skip
-    print(f"wrote {result.path}: {sum(counts)} images of {len(counts)} classes ({args.format}, seed {args.seed})")
+    images, classes = sum(counts), sum(count > 0 for count in counts)  # classes left out (weight 0) not counted
+    print(
+        f"wrote {result.path}: {images} image{'s' * (images != 1)} of {classes} class{'es' * (classes != 1)} "
+        f"({args.format}, seed {args.seed})"
+    )
     return 0
