@@ -487,6 +487,7 @@ def test_npz_keras_layout_and_colour(digits, tmp_path):
         # One stray label must not make a billion empty classes (nor a line naming them all).
         ({"images": "ok", "labels": "stray"}, r"labels go up to 1,000,000,000, but 999,999,990 .* \(the first: 10,"),
         ({"images": "none", "labels": "no_labels"}, "holds no images"),
+        ({"images": "empty_pixels", "labels": "ok"}, "holds images of 0x0 pixels: there is nothing to learn"),
     ],
 )
 def test_bad_npz(digits, tmp_path, arrays, message):
@@ -503,6 +504,7 @@ def test_bad_npz(digits, tmp_path, arrays, message):
         "stray": np.where(np.arange(300) == 5, 10**9, labels),
         "none": np.zeros((0, 28, 28), np.uint8),
         "no_labels": np.zeros(0, np.int64),
+        "empty_pixels": np.zeros((300, 0, 0), np.uint8),
     }
     defaults = {"images": images, "labels": labels, "pictures": images}
     np.savez(tmp_path / "bad.npz", **{k: defaults[k] if v == "ok" else values[v] for k, v in arrays.items()})

@@ -32,6 +32,8 @@ def _images(array: np.ndarray, where: str) -> np.ndarray:
             f"{where} holds {array.dtype} images of shape {array.shape}; expected uint8 (N, H, W) or "
             "(N, H, W, 3) (scale floats in [0, 1] with (x * 255).round().astype(np.uint8))"
         )
+    if 0 in array.shape[1:3]:
+        raise DataError(f"{where} holds images of {array.shape[1]}x{array.shape[2]} pixels: there is nothing to learn from")
     return array
 
 
