@@ -29,19 +29,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def error_line(text: str) -> None:
+    """One line to stderr in one write: print() writes the text and its newline separately, and the ranks of a
+    torchrun run share one stderr, so two ranks' lines could run together."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
     except CganError as exc:
-        print(f"cgan: error: {exc}", file=sys.stderr)
+        error_line(f"cgan: error: {exc}")
         return 2
     except OSError as exc:  # what the operating system refused: a read-only folder, a full disk, ...
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"cgan: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        error_line(f"cgan: error: {where}{exc.strerror or exc}")
         return 2
     except KeyboardInterrupt:
-        print("cgan: interrupted; what was finished is saved", file=sys.stderr)
+        error_line("cgan: interrupted; what was finished is saved")
         return 130
 
 
