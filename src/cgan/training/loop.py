@@ -40,9 +40,12 @@ class TrainResult:
     interrupted: bool
     wall_s: float
     images: int  # trained in this call: 0 when a resumed run had already reached its end
-    images_per_s: float
     setup_s: float  # from the call to the first step: reading data, building the networks, resuming
     is_main: bool = True  # rank 0 of a torchrun run, or a run of one process: the one that reports
+
+    @property
+    def images_per_s(self) -> float:
+        return self.images / max(self.wall_s, 1e-9)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -274,7 +277,6 @@ class Training:
             interrupted=stopping,
             wall_s=wall,
             images=images_seen,
-            images_per_s=images_seen / max(wall, 1e-9),
             setup_s=setup_s,
             is_main=self.dist.is_main,
         )
