@@ -35,11 +35,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "cgan" / "pretrained"
 NOT_IN_COMMAND = {"out", "data_dir", "threads", "device", "max_images", "log_every", "checkpoint_every"}
 
 
-def training_command(config: dict, finished: bool) -> str:
-    """The run's `cgan train` command; a --max-time that did not stop it (`finished`) is left out."""
+def training_command(config: dict, stopped_at_step: int | None) -> str:
+    """The run's `cgan train` command. A run that --max-time stopped before its last epoch gets
+    `--max-steps` at the step it reached instead: the same schedule, stopped at the same step on any machine."""
     defaults = vars(TrainConfig())
     parts = [f"cgan train --dataset {config['dataset']}"]
-    left_out = NOT_IN_COMMAND | {"dataset"} | ({"max_seconds"} if finished else set())
+    left_out = NOT_IN_COMMAND | {"dataset", "max_seconds"}
+    if stopped_at_step is not None:
+        config = {**config, "max_steps": stopped_at_step}
     for name, value in config.items():
         if name in left_out or value == defaults.get(name):
             continue
@@ -113,13 +116,21 @@ def main() -> None:
         )
         if a == a  # rows written by --eval-every; NaN elsewhere
     ]  # fmt: skip
+    last_epoch, last_step = int(metrics["epoch"][-1]), int(metrics["step"][-1])
+    stopped_early = last_epoch < config["epochs"] and config["max_steps"] is None
+    extent = f"{config['epochs']} epochs"
+    if stopped_early:
+        extent = (
+            f"{last_epoch} of {config['epochs']} epochs, {last_step} steps: `--max-time "
+            f"{config['max_seconds']:.0f}s` stopped it there, and `--max-steps {last_step}` stops it at the same step"
+        )
     card = f"""# Bundled {name} generator
 
 Trained with cgan's own training command, seed {config["seed"]}:
 
-    {training_command(config, finished=metrics["epoch"][-1] == config["epochs"])} --data-dir DIR
+    {training_command(config, last_step if stopped_early else None)} --data-dir DIR
 
-- training wall time: {metrics["elapsed_s"][-1]:.0f} s for {config["epochs"]} epochs (evaluation time excluded),
+- training wall time: {metrics["elapsed_s"][-1]:.0f} s for {extent} (evaluation time excluded),
   on {args.trained_on or machine()}, with `--threads {config["threads"] or "default"}`
 - architecture: `{json.dumps(json.loads((run / "model.json").read_text())["arch"])}`
 - weights: `generator.safetensors` ({(target / "generator.safetensors").stat().st_size / 1e6:.2f} MB)

@@ -26,9 +26,11 @@ def test_the_card_command_is_the_runs_own_without_where_and_how_it_ran():
         )
     )  # fmt: skip
     command = bundle_script().training_command
-    finished = command(config, finished=True)
+    finished = command(config, stopped_at_step=None)
     assert finished == "cgan train --dataset mnist --epochs 60 --batch-size 1024 --lr 0.002"
-    # A --max-time that stopped the run is part of what made it.
-    assert command(config, finished=False) == finished.replace("--epochs 60", "--epochs 60 --max-time 290.0")
-    parsed = build_parser().parse_args(shlex.split(command(config, finished=False))[1:])
-    assert (parsed.epochs, parsed.batch_size, parsed.lr, parsed.max_seconds) == (60, 1024, 0.002, 290.0)
+    # A run that --max-time stopped early is published with the step it reached, which any machine repeats.
+    stopped = command(config, stopped_at_step=3790)
+    assert stopped == finished.replace("--epochs 60", "--epochs 60 --max-steps 3790")
+    parsed = build_parser().parse_args(shlex.split(stopped)[1:])
+    assert (parsed.epochs, parsed.batch_size, parsed.lr, parsed.max_steps) == (60, 1024, 0.002, 3790)
+    assert getattr(parsed, "max_seconds", None) is None
