@@ -191,6 +191,13 @@ def test_interpolate_within_a_class_as_json_frames(client):
         ("/gen_images", {"value": 10, "grid": False, "grid_size": 0}, "value", "use 0-9"),
         ("/interpolate", {"start": 1, "end": 2, "steps": 65}, "steps", "must be 2-64, got 65"),
         ("/interpolate", {"start": 1, "end": "eleven"}, "end", "unknown mnist class 'eleven'"),
+        ("/interpolate", {"start": 3, "end": 3}, "end", "names the same class as start; leave end out"),
+        (
+            "/interpolate",
+            {"model": "fashion-mnist", "start": "bag", "end": 8},
+            "end",
+            "names the same class as start",
+        ),
         # Every integer is strict, as labels always were: not "5", 5.0 or true.
         ("/generate", {"label": 1, "seed": "5"}, "seed", "Input should be a valid integer"),
         ("/generate", {"label": 1, "seed": 5.0}, "seed", "Input should be a valid integer"),

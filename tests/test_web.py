@@ -252,6 +252,11 @@ def test_a_colour_interpolation_plays_in_colour(colour_page, offsite):
     page.select_option("#end", label="same class (style only)")
     page.click("#play")
     wait_for_text(page, "#gif-caption", "red zero in other styles, seed 7")
+    # The start class picked as the end too is the same walk (the API refuses end == start).
+    page.select_option("#end", label="1: red zero")
+    page.fill("#seed", "8")
+    page.click("#play")
+    wait_for_text(page, "#gif-caption", "red zero in other styles, seed 8")
     assert offsite == []
 
 

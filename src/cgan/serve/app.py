@@ -324,6 +324,8 @@ def add_interpolate_route(app: FastAPI, served: Served) -> None:
         name, generator = served.pick(body.model)
         start = served.class_of(generator, "start", body.start)
         end = None if body.end is None else served.class_of(generator, "end", body.end)
+        if end == start:  # every frame would be the same picture
+            raise invalid("names the same class as start; leave end out to walk within one class", "end", body.end)
         # A bouncing GIF plays the frames between the ends twice.
         frames = 2 * body.steps - 2 if body.format == "gif" and body.bounce else body.steps
         served.check_cost(generator, body.count, body.scale, "steps, count or scale", frames)

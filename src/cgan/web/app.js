@@ -121,7 +121,8 @@ async function interpolate(event) {
   event.preventDefault();
   const model = currentModel();
   const start = Number($("start").value);
-  const end = $("end").value === "" ? null : Number($("end").value);
+  // The start class picked again as the end means what "same class" does: a walk within the class.
+  const end = $("end").value === "" || Number($("end").value) === start ? null : Number($("end").value);
   // Four styles side by side, enlarged three times: big enough to follow on a phone.
   const body = { model: model.name, start, steps: numberOrText($("steps").value), count: 4, scale: 3 };
   Object.assign(body, seedField(), end === null ? {} : { end });
