@@ -54,6 +54,23 @@ def training_command(config: dict, stopped_at_step: int | None) -> str:
     return " ".join(parts)
 
 
+def stopped_by_time(config: dict, last_epoch: int) -> bool:
+    return last_epoch < config["epochs"] and config["max_steps"] is None and config["max_seconds"] is not None
+
+
+def extent(config: dict, last_epoch: int, last_step: int) -> str:
+    """How far the run went, for the card: its epochs, or where and why it stopped before its last one."""
+    if last_epoch >= config["epochs"]:
+        return f"{last_epoch} epochs"
+    text = f"{last_epoch} of {config['epochs']} epochs, {last_step} steps"
+    if stopped_by_time(config, last_epoch):
+        text += (
+            f": `--max-time {config['max_seconds']:.0f}s` stopped it there, and `--max-steps {last_step}` stops it "
+            "at the same step"
+        )
+    return text
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
@@ -117,20 +134,14 @@ def main() -> None:
         if a == a  # rows written by --eval-every; NaN elsewhere
     ]  # fmt: skip
     last_epoch, last_step = int(metrics["epoch"][-1]), int(metrics["step"][-1])
-    stopped_early = last_epoch < config["epochs"] and config["max_steps"] is None
-    extent = f"{config['epochs']} epochs"
-    if stopped_early:
-        extent = (
-            f"{last_epoch} of {config['epochs']} epochs, {last_step} steps: `--max-time "
-            f"{config['max_seconds']:.0f}s` stopped it there, and `--max-steps {last_step}` stops it at the same step"
-        )
+    stopped_at = last_step if stopped_by_time(config, last_epoch) else None
     card = f"""# Bundled {name} generator
 
 Trained with cgan's own training command, seed {config["seed"]}:
 
-    {training_command(config, last_step if stopped_early else None)} --data-dir DIR
+    {training_command(config, stopped_at)} --data-dir DIR
 
-- training wall time: {metrics["elapsed_s"][-1]:.0f} s for {extent} (evaluation time excluded),
+- training wall time: {metrics["elapsed_s"][-1]:.0f} s for {extent(config, last_epoch, last_step)} (evaluation time excluded),
   on {args.trained_on or machine()}, with `--threads {config["threads"] or "default"}`
 - architecture: `{json.dumps(json.loads((run / "model.json").read_text())["arch"])}`
 - weights: `generator.safetensors` ({(target / "generator.safetensors").stat().st_size / 1e6:.2f} MB)

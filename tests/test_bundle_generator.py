@@ -34,3 +34,17 @@ def test_the_card_command_is_the_runs_own_without_where_and_how_it_ran():
     parsed = build_parser().parse_args(shlex.split(stopped)[1:])
     assert (parsed.epochs, parsed.batch_size, parsed.lr, parsed.max_steps) == (60, 1024, 0.002, 3790)
     assert getattr(parsed, "max_seconds", None) is None
+
+
+def test_the_card_says_how_far_the_run_went_and_what_stopped_it():
+    script = bundle_script()
+    config = asdict(TrainConfig(dataset="fashion-mnist", epochs=80, max_seconds=430.0))
+    assert script.extent(config, 80, 4640) == "80 epochs"
+    assert script.extent(config, 66, 3790) == (
+        "66 of 80 epochs, 3790 steps: `--max-time 430s` stopped it there, and `--max-steps 3790` stops it at "
+        "the same step"
+    )
+    # Stopped by its own --max-steps (already in the command), or interrupted: no --max-time to speak of.
+    assert script.extent({**config, "max_steps": 3790}, 66, 3790) == "66 of 80 epochs, 3790 steps"
+    assert script.extent({**config, "max_seconds": None}, 66, 3790) == "66 of 80 epochs, 3790 steps"
+    assert not script.stopped_by_time({**config, "max_seconds": None}, 66)
