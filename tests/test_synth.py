@@ -51,6 +51,14 @@ def test_npz_holds_the_proportions_asked_for(mnist, tmp_path):
     assert json.loads((tmp_path / "x.npz.manifest.json").read_text())["counts"] == counts
 
 
+def test_an_out_ending_in_npz_writes_an_npz_without_format(tmp_path, capsys):
+    out = tmp_path / "few.npz"
+    assert main(["synth", "--dataset", "mnist", "--per-class", "2", "--out", str(out)]) == 0
+    assert "(npz, seed 0)" in capsys.readouterr().out
+    images, labels = read_npz(out)
+    assert images.shape == (20, 28, 28) and np.bincount(labels).tolist() == [2] * 10
+
+
 def test_idx_is_what_mnist_readers_expect(mnist, tmp_path):
     synthesize(mnist, tmp_path / "idx", [2] * 10, seed=0, fmt="idx")
     images = read_idx(tmp_path / "idx" / "train-images-idx3-ubyte")

@@ -27,7 +27,9 @@ def add_parser(commands) -> None:
     size.add_argument("--count", type=positive_int, help="images in all, split by --proportions")
     p.add_argument("--proportions", type=proportions, help="weights per class, e.g. 1,1,4,... (default: equal)")
     p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same dataset (default: 0)")
-    p.add_argument("--format", choices=("folder", "npz", "idx"), default="folder", help="(default: folder)")
+    p.add_argument(
+        "--format", choices=("folder", "npz", "idx"), help="(default: npz for an --out ending in .npz, else folder)"
+    )
     p.add_argument("--out", required=True, help="the folder (folder, idx) or .npz file to write")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_precision_argument(p)
@@ -38,6 +40,8 @@ def run(args) -> int:
     from ..generation import load_generator
     from ..synth import class_counts, synthesize
 
+    if args.format is None:
+        args.format = "npz" if args.out.lower().endswith(".npz") else "folder"
     generator = load_generator(generator_source(args), precision=args.precision)
     counts = class_counts(len(generator.classes), args.per_class, args.count, args.proportions)
     source = f"--dataset {args.dataset}" if args.dataset else args.run
