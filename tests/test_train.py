@@ -84,8 +84,12 @@ def test_existing_run_is_not_overwritten(tiny_config, tmp_path):
 
 
 def test_resume_needs_a_checkpoint(tiny_config, tmp_path):
-    with pytest.raises(CheckpointError, match="no config.json"):
+    with pytest.raises(CheckpointError, match="there is no folder .*nothing"):
         fit(tiny_config(tmp_path / "nothing"), resume=True, progress=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="no config.json"):
+        fit(tiny_config(tmp_path / "empty"), resume=True, progress=False)
+    assert not (tmp_path / "nothing").exists() and list((tmp_path / "empty").iterdir()) == []
 
 
 def test_truncated_checkpoint_gives_a_clear_error(tiny_config, tmp_path):

@@ -78,6 +78,8 @@ def fit(
     started = time.perf_counter()
     folder = RunFolder(config.out)
     with Distributed.from_environment() as dist:
+        if resume and not folder.path.is_dir():
+            raise CheckpointError(f"cannot resume: there is no folder {folder.path}")
         if resume and not folder.config_file.exists():
             raise CheckpointError(f"cannot resume: {folder.path} has no config.json; is it a cgan run folder?")
         created = False
