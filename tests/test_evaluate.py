@@ -261,8 +261,9 @@ def test_bad_images_and_labels_are_named(images, labels, message):
 
 
 def test_bad_seed_and_per_class():
-    with pytest.raises(CganError, match="seed must be a non-negative integer"):
-        evaluate.evaluate_images(GOOD, LABELS, "mnist", seed=-1)
+    for seed in (-1, 2**63, 1.5, True):
+        with pytest.raises(CganError, match=r"seed must be an integer from 0 to 2\*\*63 - 1"):
+            evaluate.evaluate_images(GOOD, LABELS, "mnist", seed=seed)
     with pytest.raises(CganError, match="per_class must be an integer of at least 2"):
         evaluate.evaluate_real("mnist", per_class=1)
 

@@ -2,11 +2,13 @@
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import cgan
 from cgan.cli import main
 from cgan.errors import CganError, CheckpointError
+from cgan.generation.latent import noise_interpolation
 
 
 def test_same_seed_same_images_different_seed_different_images(tiny_run):
@@ -32,6 +34,25 @@ def test_labels_by_name_and_index(tiny_run):
         generator.label_index("sneaker")
     with pytest.raises(CganError, match="out of range"):
         generator.generate([10], seed=0)
+
+
+def test_labels_as_arrays_and_tensors_and_what_is_refused(tiny_run):
+    generator = cgan.load_generator(tiny_run)
+    expected = generator.generate([3, 7], seed=5)
+    for labels in (np.array([3, 7]), torch.tensor([3, 7]), np.array(["3", "7"])):
+        assert np.array_equal(generator.generate(labels, seed=5), expected)
+    assert np.array_equal(generator.generate([3, 7], seed=np.int64(5)), expected)
+    # A lone label would be read character by character ("17": classes 1 and 7) or not at all.
+    for labels in ("17", 7, None):
+        with pytest.raises(CganError, match="labels must be a list of class indices or names, one per image"):
+            generator.generate(labels, seed=0)
+    with pytest.raises(CganError, match="not float"):
+        generator.generate(torch.tensor([1.0, 2.0]), seed=0)
+    for seed in (-1, 2**63, 2**70, 1.5):
+        with pytest.raises(CganError, match=r"seed must be an integer from 0 to 2\*\*63 - 1"):
+            generator.generate([1], seed=seed)
+    with pytest.raises(CganError, match="seed must be"):
+        noise_interpolation(generator, 1, steps=3, seed=2**64)
 
 
 def test_cli_png_grid_for_one_class(tiny_run, tmp_path, capsys):

@@ -47,13 +47,13 @@ from torch import nn
 from ..data import Dataset, resolve_dataset
 from ..errors import CganError
 from ..generation import TrainedGenerator, generate_images, load_generator, noise
-from ..generation.generator import device_of
+from ..generation.generator import check_seed, device_of
 from ..run_folder import is_run_folder
 from .cas import cas_real, train_and_test_classifier
 from .evaluator import Evaluator, default_evaluator, embed, load_evaluator
 from .inception import inception_fid, torch_fidelity
 from .metrics import choose_per_class, feature_metrics
-from .samples import check_per_class, check_samples, check_seed, read_npz, read_png_folder
+from .samples import check_per_class, check_samples, read_npz, read_png_folder
 
 QUALITY_KEYS = ("class_accuracy", "fd_evaluator", "fd_evaluator_per_class_mean", "precision", "recall")
 DEFAULT_PER_CLASS = 1000

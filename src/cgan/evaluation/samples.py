@@ -57,12 +57,6 @@ def check_samples(images, labels, dataset: Dataset | DatasetSpec) -> tuple[np.nd
     return images, labels.astype(np.int64)
 
 
-def check_seed(seed: int) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise CganError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
-
-
 def check_per_class(per_class: int) -> int:
     if isinstance(per_class, bool) or not isinstance(per_class, int | np.integer) or per_class < 2:
         raise CganError(f"per_class must be an integer of at least 2, got {per_class!r}")

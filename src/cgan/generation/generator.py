@@ -27,9 +27,16 @@ def random_seed() -> int:
     return secrets.randbelow(2**31)
 
 
+def check_seed(seed: int) -> int:
+    """A random seed as an int: 0 to 2**63 - 1, the range `--seed` takes on the command line."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**63:
+        raise CganError(f"seed must be an integer from 0 to 2**63 - 1, got {seed!r}")
+    return int(seed)
+
+
 def noise(seed: int, *shape: int) -> torch.Tensor:
     """Standard normal noise drawn on the CPU from `seed`: the same on every device."""
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(check_seed(seed)))
 
 
 def device_of(net: torch.nn.Module) -> torch.device:
@@ -104,14 +111,25 @@ class TrainedGenerator:
         return class_index(self.dataset, self.classes, label, spec.aliases if spec else None)
 
     def generate(
-        self, labels: Sequence[int | str], seed: int | None = None, batch_size: int = GENERATE_BATCH
+        self,
+        labels: Sequence[int | str] | np.ndarray | torch.Tensor,
+        seed: int | None = None,
+        batch_size: int = GENERATE_BATCH,
     ) -> np.ndarray:
-        """uint8 images, one per label. The noise is drawn on the CPU from `seed`, so the same seed and
-        labels give the same images on any device and at any batch size."""
+        """uint8 images, one per label (a list, or a 1-D array or tensor, of class indices or names). The
+        noise is drawn on the CPU from `seed`, so the same seed and labels give the same images on any
+        device and at any batch size."""
+        if isinstance(labels, np.ndarray | torch.Tensor):
+            labels = labels.tolist()  # its elements as Python ints (or strs), which label_index takes
+        if isinstance(labels, str | bytes) or not isinstance(labels, Sequence):
+            raise CganError(
+                "labels must be a list of class indices or names, one per image (e.g. ['sneaker'] * 4), "
+                f"not {type(labels).__name__}"
+            )
         indices = torch.tensor([self.label_index(label) for label in labels], dtype=torch.long)
         if len(indices) == 0:
             raise CganError("no labels given: ask for at least one image")
-        seed = random_seed() if seed is None else int(seed)
+        seed = random_seed() if seed is None else check_seed(seed)
         return self.render(noise(seed, len(indices), self.arch.latent_dim), indices, batch_size)
 
     def render(self, z: torch.Tensor, labels: torch.Tensor, batch_size: int = GENERATE_BATCH) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..errors import CganError
-from .generator import TrainedGenerator, noise
+from .generator import TrainedGenerator, check_seed, noise
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -57,7 +57,7 @@ def noise_interpolation(
         raise CganError("a noise interpolation needs at least 2 steps")
     # Two draws from one stream: the first is the noise generate() takes from this seed, so the walk begins
     # at the images `cgan generate --seed` draws.
-    draw = torch.Generator().manual_seed(seed)
+    draw = torch.Generator().manual_seed(check_seed(seed))
     start, end = (torch.randn(count, generator.arch.latent_dim, generator=draw) for _ in range(2))
     t = torch.linspace(0, 1, steps)[:, None, None]
     z = slerp(start, end, t).reshape(steps * count, -1)
