@@ -57,6 +57,20 @@ def test_an_out_ending_in_npz_writes_an_npz_without_format(tmp_path, capsys):
     assert "(npz, seed 0)" in capsys.readouterr().out
     images, labels = read_npz(out)
     assert images.shape == (20, 28, 28) and np.bincount(labels).tolist() == [2] * 10
+    # The same in Python: the format follows the name unless given.
+    result = synthesize(cgan.load_generator("mnist"), tmp_path / "api.npz", [1] * 10, seed=4)
+    assert result.manifest["format"] == "npz" and read_npz(result.path)[0].shape == (10, 28, 28)
+
+
+def test_a_seed_out_of_range_is_one_line_and_writes_nothing(mnist, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_code:  # argparse's own exit, as for every option it parses
+        main(["synth", "--dataset", "mnist", "--per-class", "1", "--seed", "-1", "--out", str(tmp_path / "a")])
+    assert exit_code.value.code == 2
+    assert "argument --seed: must lie in 0 to 2**63 - 1, got -1" in capsys.readouterr().err
+    for seed in (-1, 2**63):
+        with pytest.raises(CganError, match=r"seed must be an integer from 0 to 2\*\*63 - 1"):
+            synthesize(mnist, tmp_path / "b", [1] * 10, seed=seed)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_idx_is_what_mnist_readers_expect(mnist, tmp_path):

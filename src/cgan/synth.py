@@ -33,7 +33,9 @@ from . import __version__
 from .checkpoint import current_umask
 from .errors import CganError
 from .generation import TrainedGenerator
+from .generation.generator import check_seed
 from .images import pixel_shape, png_bytes
+from .units import SEED_LIMIT
 
 FORMATS = ("folder", "npz", "idx")
 CHUNK = 1024  # images generated and written at once
@@ -94,7 +96,7 @@ def labelled_chunks(
 
 def chunk_generator(seed: int, chunk: int) -> torch.Generator:
     mixed = np.random.SeedSequence([seed, chunk]).generate_state(2, np.uint64)[0]
-    return torch.Generator().manual_seed(int(mixed) % 2**63)
+    return torch.Generator().manual_seed(int(mixed) % SEED_LIMIT)
 
 
 def synthesize(
@@ -102,16 +104,19 @@ def synthesize(
     out: str | os.PathLike,
     counts: Sequence[int],
     seed: int = 0,
-    fmt: str = "folder",
+    fmt: str | None = None,
     progress: bool = False,
     command: str | None = None,
 ) -> SynthResult:
-    """Write `counts[c]` images of each class c from `generator` to `out` in format `fmt`."""
+    """Write `counts[c]` images of each class c from `generator` to `out` in format `fmt` (default: npz for
+    an `out` ending in .npz, else folder)."""
+    out = Path(out)
+    fmt = fmt or ("npz" if out.suffix.lower() == ".npz" else "folder")
+    seed = check_seed(seed)
     if fmt not in FORMATS:
         raise CganError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if len(counts) != len(generator.classes):
         raise CganError(f"{len(counts)} counts for {len(generator.classes)} classes")
-    out = Path(out)
     if (fmt == "npz") != (out.suffix.lower() == ".npz"):
         wanted = "a file name ending in .npz" if fmt == "npz" else "a folder, not a name ending in .npz"
         raise CganError(f"--format {fmt} writes {wanted}; got --out {out.name}")

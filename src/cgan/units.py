@@ -7,6 +7,8 @@ import argparse
 import os
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
+# Random seeds are 0 to SEED_LIMIT - 1 everywhere: what torch.Generator takes as a signed 64-bit integer.
+SEED_LIMIT = 2**63
 
 
 def positive_int(text: str) -> int:
@@ -49,7 +51,7 @@ def seed_number(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if not 0 <= value < 2**63:
+    if not 0 <= value < SEED_LIMIT:
         raise argparse.ArgumentTypeError(f"must lie in 0 to 2**63 - 1, got {value}")
     return value
 

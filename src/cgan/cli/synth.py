@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..units import positive_int
+from ..units import positive_int, seed_number
 from .common import add_precision_argument, add_source_arguments, generator_source
 
 
@@ -26,7 +26,7 @@ def add_parser(commands) -> None:
     size.add_argument("--per-class", type=positive_int, help="images of every class")
     size.add_argument("--count", type=positive_int, help="images in all, split by --proportions")
     p.add_argument("--proportions", type=proportions, help="weights per class, e.g. 1,1,4,... (default: equal)")
-    p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same dataset (default: 0)")
+    p.add_argument("--seed", type=seed_number, default=0, help="random seed: same seed, same dataset (default: 0)")
     p.add_argument(
         "--format", choices=("folder", "npz", "idx"), help="(default: npz for an --out ending in .npz, else folder)"
     )
@@ -40,15 +40,14 @@ def run(args) -> int:
     from ..generation import load_generator
     from ..synth import class_counts, synthesize
 
-    if args.format is None:
-        args.format = "npz" if args.out.lower().endswith(".npz") else "folder"
     generator = load_generator(generator_source(args), precision=args.precision)
     counts = class_counts(len(generator.classes), args.per_class, args.count, args.proportions)
     source = f"--dataset {args.dataset}" if args.dataset else args.run
     size = f"--per-class {args.per_class}" if args.per_class else f"--count {args.count}"
     if args.proportions:
         size += " --proportions " + ",".join(f"{w:g}" for w in args.proportions)
-    command = f"cgan synth {source} {size} --seed {args.seed} --format {args.format} --out {args.out}"
+    fmt = f" --format {args.format}" if args.format else ""
+    command = f"cgan synth {source} {size} --seed {args.seed}{fmt} --out {args.out}"
     result = synthesize(
         generator, args.out, counts, args.seed, args.format, progress=not args.no_progress and sys.stderr.isatty(),
         command=command,
@@ -56,6 +55,6 @@ def run(args) -> int:
     images, classes = sum(counts), sum(count > 0 for count in counts)  # classes left out (weight 0) not counted
     print(
         f"wrote {result.path}: {images} image{'s' * (images != 1)} of {classes} class{'es' * (classes != 1)} "
-        f"({args.format}, seed {args.seed})"
+        f"({result.manifest['format']}, seed {args.seed})"
     )
     return 0

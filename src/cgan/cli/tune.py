@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..units import duration, positive_int
+from ..units import duration, positive_int, seed_number
 
 
 def add_parser(commands) -> None:
@@ -32,7 +32,7 @@ def add_parser(commands) -> None:
         default=500,
         help="images per class per measurement (default: 500)",
     )
-    p.add_argument("--seed", type=int, default=0, help="the training seed of every trial (default: 0)")
+    p.add_argument("--seed", type=seed_number, default=0, help="the training seed of every trial (default: 0)")
     p.add_argument(
         "--space",
         action="append",

@@ -16,6 +16,7 @@ from ..errors import CganError
 from ..images import to_uint8
 from ..models import ArchConfig
 from ..progress import bar
+from ..units import SEED_LIMIT
 from .inference import inference_network
 
 # Images per forward pass when generating many: small chunks keep the activations in cache, which is
@@ -29,7 +30,7 @@ def random_seed() -> int:
 
 def check_seed(seed: int) -> int:
     """A random seed as an int: 0 to 2**63 - 1, the range `--seed` takes on the command line."""
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**63:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < SEED_LIMIT:
         raise CganError(f"seed must be an integer from 0 to 2**63 - 1, got {seed!r}")
     return int(seed)
 

@@ -14,7 +14,7 @@ from ..data import Dataset, get_spec, resolve_dataset
 from ..errors import CganError, CheckpointError
 from ..images import MAX_PIXELS, grid_shape
 from ..models import ARCHS, D_CONDITIONINGS, D_DEPTHS, G_CONDITIONINGS, MAX_SIZE, ArchConfig
-from ..units import available_cpus, duration, float_or_off, positive_int, text_or_off
+from ..units import SEED_LIMIT, available_cpus, duration, float_or_off, positive_int, text_or_off
 from .augment import DEFAULT_POLICY, TRANSFORMS, parse_policy
 from .losses import LOSSES, get_loss
 from .precision import PRECISIONS, check_fp16, device_type
@@ -238,7 +238,7 @@ class TrainConfig:
             check_fp16(device_type(self.device))
         if self.threads is not None and self.threads > available_cpus():
             raise CganError(f"{flag('threads')} must be at most the {available_cpus()} CPUs this process may use")
-        if not 0 <= self.seed < 2**63:
+        if not 0 <= self.seed < SEED_LIMIT:
             raise CganError(f"{flag('seed')} must lie in 0 to 2**63 - 1, got {self.seed}")
         loss = get_loss(self.loss)
         if self.gp_weight != DEFAULT_GP_WEIGHT and not loss.gradient_penalty:

@@ -25,6 +25,7 @@ from ..errors import CganError, CheckpointError
 from ..generation import generate_images
 from ..images import make_grid, save_png, to_float
 from ..run_folder import QUALITY_COLUMNS, RunFolder
+from ..units import SEED_LIMIT
 from .config import EXTENT, RESUMABLE, SAMPLE_SCALE, TrainConfig, default_of, flag
 from .distributed import Distributed
 from .schedule import StopSignal, TimedEvaluations, TrainingClock, learning_rate_share, top_k_share
@@ -65,7 +66,7 @@ def resolve_device(name: str) -> torch.device:
 def epoch_permutation(seed: int, epoch: int, count: int) -> torch.Tensor:
     """The order of the training images in one epoch: a function of the seed and the epoch alone."""
     # Mixed in Python integers and folded into the 64 bits a torch seed takes, so any seed works.
-    return torch.randperm(count, generator=torch.Generator().manual_seed((seed * 100_003 + epoch) % 2**63))
+    return torch.randperm(count, generator=torch.Generator().manual_seed((seed * 100_003 + epoch) % SEED_LIMIT))
 
 
 def fit(
