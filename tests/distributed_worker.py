@@ -40,7 +40,7 @@ CONFIGS = {
 def first_step(data_dir: str, dist: Distributed) -> dict[str, torch.Tensor]:
     """For each of CONFIGS: both networks' gradients as their optimisers saw them, and their state after."""
     images, labels = (torch.from_numpy(a[:320]) for a in resolve_dataset("mnist", data_dir).split("train"))
-    index = dist.shard(epoch_permutation(0, 0, len(images))[:BATCH])
+    index = epoch_permutation(0, 0, len(images))[:BATCH]  # the global batch
     device = dist.connect(torch.device("cpu"))
     found = {}
     for name, options in CONFIGS.items():
@@ -49,7 +49,7 @@ def first_step(data_dir: str, dist: Distributed) -> dict[str, torch.Tensor]:
         gan.top_k_share = config.top_k or 1.0
         for network, module, optimiser in (("g", gan.generator, gan.opt_g), ("d", gan.discriminator, gan.opt_d)):
             record_gradients(f"{name}.grad.{network}", module, optimiser, found)
-        gan(to_float(images[index]), labels[index], measure=False)
+        gan(to_float(images[dist.shard(index)]), labels[index], measure=False)
         for network, module in (("g", gan.generator), ("d", gan.discriminator)):
             found.update({f"{name}.state.{network}.{k}": v.float() for k, v in module.state_dict().items()})
     return found

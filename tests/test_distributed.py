@@ -150,13 +150,15 @@ def test_an_error_in_one_rank_ends_every_rank(shared_data, tmp_path):
 
 
 def test_batch_norm_of_each_rank_on_request(shared_data, tiny_config, tmp_path):
-    """--no-sync-batch-norm keeps torch's own batch norm (each rank's statistics); the default replaces it."""
+    """--no-sync-batch-norm keeps torch's own batch norm (each rank's statistics); the default replaces it
+    after the generator's stem, whose batch norm sees the global batch on every rank."""
     ranks = Distributed(rank=0, world_size=2)  # replacing layers needs no process group, only their forward
     for sync, expected in ((True, SyncBatchNormCPU), (False, torch.nn.BatchNorm2d)):
         config = tiny_config(tmp_path / "unused", sync_batch_norm=sync)
         gan = GANStep(config, config.arch_config(10, (1, 28, 28)), torch.device("cpu"), ranks)
-        norms = [m for m in gan.generator.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-        assert norms and all(type(m) is expected for m in norms)
+        stem, *later = [m for m in gan.generator.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        assert stem is gan.generator.stem_norm and type(stem) is torch.nn.BatchNorm2d
+        assert later and all(type(m) is expected for m in later)
     # A real 2-rank run with it (and the deeper, minibatch-std discriminator) trains and gives a generator.
     run = tmp_path / "run"
     done = train_2_ranks(shared_data / "mnist", "--out", str(run), "--no-sync-batch-norm", "--d-depth", "2",

@@ -98,6 +98,26 @@ def test_unknown_keys_in_stored_config_are_refused():
         ArchConfig.from_dict({"arch": "dcgan", "attention": True})
 
 
+@pytest.mark.parametrize(
+    "options", [{}, {"cond_g": "cbn"}, {"arch": "mlp"}, {"image_size": 64}, {"image_size": 64, "cond_g": "cbn"}]
+)
+def test_a_generator_is_its_stem_then_the_rest(options):
+    """The stem (what every rank of a distributed run computes for the whole batch) holds the first batch norm
+    and no other: the later ones see each rank's own images."""
+    settings = {**SMALL, **options}
+    size = settings.pop("image_size", 28)
+    generator = build_generator(ArchConfig(**settings, image_shape=(1, size, size)))
+    norms = [m for m in generator.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert len(norms) >= 2 and generator.stem_norm is norms[0]
+    z, labels = torch.randn(6, 8), torch.tensor([0, 1, 2, 3, 4, 5])
+    torch.manual_seed(0)
+    before = [norm.running_mean.clone() for norm in norms]
+    features = generator.stem(z, labels)
+    moved = [not torch.equal(norm.running_mean, mean) for norm, mean in zip(norms, before, strict=True)]
+    assert moved == [True] + [False] * (len(norms) - 1)
+    assert features.min() < 0 if options.get("arch") == "mlp" else features.min() == 0  # after the activation
+
+
 # --- generator conditioning ----------------------------------------------------------------------------
 
 

@@ -5,6 +5,11 @@ indices (B,) or class weights (B, classes) that blend classes (LabelEmbedding); 
 discriminator has `forward(images, labels) -> (logits (B,), class_logits (B, classes) or None)`, the
 class logits coming from an auxiliary classifier (AC-GAN) only. They are plain `nn.Module`s,
 built from an `ArchConfig` that `model.json` stores, so a run folder alone can rebuild them.
+
+A generator's forward is its stem, the layers up to its first batch norm and that norm's activation, then
+the rest (`Generator`). The stem's inputs are the noise and the labels alone, which every rank of a
+distributed run knows for the whole global batch: each rank runs the stem on all of it, so that batch norm
+needs no communication (training/distributed.py).
 """
 
 from __future__ import annotations
@@ -135,7 +140,27 @@ def stage_widths(g_width: int, steps: int) -> list[int]:
     return [g_width * 2 ** (steps - 1 - i) for i in range(steps)]
 
 
-class DCGANGenerator(nn.Module):
+class Generator(nn.Module):
+    """A generator as its stem and the rest: forward(z, labels) = grow(stem(z, labels), labels)."""
+
+    def stem(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The features after the first batch norm and its activation, from the noise and the labels alone."""
+        raise NotImplementedError
+
+    def grow(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The images from the stem's features."""
+        raise NotImplementedError
+
+    @property
+    def stem_norm(self) -> nn.Module:
+        """The stem's batch norm."""
+        raise NotImplementedError
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.grow(self.stem(z, labels), labels)
+
+
+class DCGANGenerator(Generator):
     """Noise -> features at the first size (7x7 for 28x28 images) -> up-convolutions doubling the size to
     the image's.
 
@@ -171,8 +196,14 @@ class DCGANGenerator(nn.Module):
                 )
             self.add_module(f"up_{size}", up)
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        features = self.project(z)
+    def stem(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.project(z)
+
+    @property
+    def stem_norm(self) -> nn.Module:
+        return self.project[2]
+
+    def grow(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         for size, bigger in zip(self.sizes, self.sizes[1:], strict=False):
             conv, *after = getattr(self, f"up_{bigger}")  # unpacked: slicing a Sequential builds a new one
             features = self.up_convolution(conv, features, size, labels)
@@ -209,7 +240,7 @@ class ConditionalBatchNorm(nn.Module):
         return self.norm(x) * scale + shift
 
 
-class DCGANCBNGenerator(nn.Module):
+class DCGANCBNGenerator(Generator):
     """The DCGAN generator's layers, with the label entering only through conditional batch norm at every
     size but the image's instead of label maps beside the features."""
 
@@ -229,10 +260,17 @@ class DCGANCBNGenerator(nn.Module):
             self.add_module(f"norm_{size}", ConditionalBatchNorm(widths[i], cfg.num_classes))
             self.add_module(f"up_{bigger}", nn.ConvTranspose2d(widths[i], out, 4, stride=2, padding=1, bias=last))
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        features = self.project(z)
+    def stem(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return torch.relu(getattr(self, f"norm_{self.sizes[0]}")(self.project(z), labels))
+
+    @property
+    def stem_norm(self) -> nn.Module:
+        return getattr(self, f"norm_{self.sizes[0]}").norm
+
+    def grow(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         for size, bigger in zip(self.sizes, self.sizes[1:], strict=False):
-            features = torch.relu(getattr(self, f"norm_{size}")(features, labels))
+            if size != self.sizes[0]:  # the first size's norm is the stem's
+                features = torch.relu(getattr(self, f"norm_{size}")(features, labels))
             features = getattr(self, f"up_{bigger}")(features)
         return torch.tanh(features)
 
@@ -328,7 +366,7 @@ class DCGANDiscriminator(nn.Module):
         return self.head(self.features(images), labels)
 
 
-class MLPGenerator(nn.Module):
+class MLPGenerator(Generator):
     """The classic minimal CGAN: [noise, label embedding] through three hidden layers to the pixels."""
 
     def __init__(self, cfg: ArchConfig):
@@ -351,9 +389,17 @@ class MLPGenerator(nn.Module):
             nn.Tanh(),
         )
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        out = self.net(torch.cat([z, self.label_embedding(labels)], dim=1))
-        return out.view(-1, *self.image_shape)
+    STEM = 5  # layers of net up to the first batch norm's activation
+
+    def stem(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.net[: self.STEM](torch.cat([z, self.label_embedding(labels)], dim=1))
+
+    @property
+    def stem_norm(self) -> nn.Module:
+        return self.net[self.STEM - 2]
+
+    def grow(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.net[self.STEM :](features).view(-1, *self.image_shape)
 
 
 class MLPDiscriminator(nn.Module):
@@ -399,8 +445,8 @@ def init_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.shift.weight)
 
 
-def build_generator(cfg: ArchConfig) -> nn.Module:
-    net: nn.Module
+def build_generator(cfg: ArchConfig) -> Generator:
+    net: Generator
     if cfg.arch == "mlp":
         net = MLPGenerator(cfg)
     else:

@@ -182,7 +182,7 @@ class TrainConfig:
         True,
         "under torchrun: batch-norm statistics of the global batch, so the run follows a one-process run; "
         "--no-sync-batch-norm: each rank's own, as PyTorch's DDP does by default (two fewer waits for the "
-        "other ranks per batch-norm layer and step; docs/scale.md)",
+        "other ranks a step for each batch-norm layer after the generator's first; docs/scale.md)",
     )
     max_images: int | None = option(None, "train on the first N training images only", parse=positive_int)
     log_every: int = option(10, "steps between metrics.csv rows", parse=positive_int)

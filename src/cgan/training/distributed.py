@@ -5,7 +5,9 @@ every global batch, and the ranks exchange what keeps them one run (docs/scale.m
   step, as stylegan2-ada-pytorch does, rather than by the DistributedDataParallel wrapper: D is called
   several times per step and differentiated by its input (WGAN-GP, R1), which the wrapper's per-backward
   hooks do not follow.
-- Batch norm computes its statistics over the global batch (`synchronise_batch_norm`).
+- Batch norm computes its statistics over the global batch: in the generator's stem (its layers up to the
+  first batch norm, whose inputs are the noise and the labels) because each rank runs the stem on the whole
+  batch, and in the layers after it by all-reducing them (`synchronise_batch_norm`).
 - Noise and penalty mixing weights are drawn for the global batch from the shared stream and sliced, so
   every rank's stream stays where a one-process run's is; the checkpoint is then the same on every rank.
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 import os
 import sys
 from datetime import timedelta
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -32,6 +34,8 @@ TIMEOUT = timedelta(minutes=30)
 # Steps between the ranks' agreements on stopping and timed measurements: each is a point where every rank
 # waits for the slowest, so ranks agree every few steps (a stop comes at most this many steps later).
 AGREE_EVERY = 8
+
+Module = TypeVar("Module", bound=nn.Module)
 
 
 class Distributed:
@@ -160,18 +164,20 @@ class Distributed:
         dist.all_reduce(stacked)
         return dict(zip(values, stacked / self.world_size, strict=True))
 
-    def synchronise_batch_norm(self, module: nn.Module) -> nn.Module:
+    def synchronise_batch_norm(self, module: Module, keep: nn.Module | None = None) -> Module:
         """`module` with batch norm over the global batch: torch's SyncBatchNorm on CUDA, SyncBatchNormCPU on
-        CPU (torch's is CUDA-only). Parameter and buffer names are kept, so checkpoints are unchanged."""
+        CPU (torch's is CUDA-only), but for `keep` (a batch norm that sees the global batch itself). Parameter
+        and buffer names are kept, so checkpoints are unchanged."""
         if not self.active:
             return module
-        if self.device.type == "cuda":
-            return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+        synchronised = nn.SyncBatchNorm.convert_sync_batchnorm if self.device.type == "cuda" else SyncBatchNormCPU.replacing
         for name, child in module.named_children():
+            if child is keep:
+                continue
             if isinstance(child, nn.modules.batchnorm._BatchNorm):
-                setattr(module, name, SyncBatchNormCPU.replacing(child))
+                setattr(module, name, synchronised(child))
             else:
-                self.synchronise_batch_norm(child)
+                self.synchronise_batch_norm(child, keep)
         return module
 
 

@@ -259,7 +259,7 @@ class Training:
                 order = epoch_permutation(config.seed, epoch, len(self.images)).to(self.device)
                 for batch in range(position, self.steps_per_epoch):
                     index = order[batch * config.batch_size : (batch + 1) * config.batch_size]
-                    self.train_on(self.dist.shard(index), epoch)
+                    self.train_on(index, epoch)
                     images_seen += len(index)
                     # Every rank stops, and measures, when one asks for a stop or rank 0's clock says so.
                     if self.dist.agrees_at(gan.step):
@@ -288,9 +288,10 @@ class Training:
         return self.config.max_seconds is not None and self.clock.seconds() >= self.config.max_seconds
 
     def train_on(self, index: torch.Tensor, epoch: int) -> None:
-        """One step on the training images at `index`; a row of metrics.csv every log_every steps."""
+        """One step on the global batch at `index` (this rank's share of its images); a row of metrics.csv
+        every log_every steps."""
         config, gan = self.config, self.gan
-        real = to_float(self.images[index]).contiguous(memory_format=gan.memory_format)
+        real = to_float(self.images[self.dist.shard(index)]).contiguous(memory_format=gan.memory_format)
         gan.scale_learning_rates(learning_rate_share(gan.step, self.steps_per_epoch, config.lr_decay, config.epochs))
         gan.top_k_share = top_k_share(config.top_k, epoch)
         stats = gan(real, self.labels[index], measure=gan.step % config.log_every == config.log_every - 1)

@@ -65,8 +65,13 @@ class GANStep:
         torch.manual_seed(config.seed)
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         generator = build_generator(arch)
-        if config.sync_batch_norm:
-            generator = dist.synchronise_batch_norm(generator)
+        # Batch norm over the global batch under torchrun: every rank runs the generator's stem on the whole
+        # batch, whose noise and labels it knows, so the stem's batch norm computes it without communicating
+        # (the stem's gradients, summed over the ranks as all gradients are, are then exact); the later
+        # batch norms, which see this rank's images only, all-reduce their statistics.
+        self.global_stem = dist.active and config.sync_batch_norm
+        if self.global_stem:
+            generator = dist.synchronise_batch_norm(generator, keep=generator.stem_norm)
         # torch's overloads of Module.to leave out memory_format, which it takes (its docstring shows it).
         self.generator = generator.to(device, memory_format=self.memory_format)  # type: ignore[call-overload]
         # The exponential moving average of the generator's weights: what samples, evaluation and
@@ -124,17 +129,23 @@ class GANStep:
         it, so they get the draws (and the stream moves as) in one process."""
         return self.dist.shard(augment(self.dist.in_global_batch(images), policy, self.noise))
 
-    def __call__(self, real: torch.Tensor, labels: torch.Tensor, measure: bool) -> dict | None:
-        """One discriminator update, then a generator update on every n_critic-th step. With `measure`,
-        the losses, D's mean outputs and the gradient norms. Under fp16 a value lost to a step that the loss
-        scaler skipped (its scaled gradients overflowed) is None: that network's gradient norm, and D's loss
-        when only its penalties, taken from the overflowed gradients, are not finite."""
+    def __call__(self, real: torch.Tensor, batch_labels: torch.Tensor, measure: bool) -> dict | None:
+        """One discriminator update, then a generator update on every n_critic-th step, on this rank's
+        `real` images of the global batch whose labels are `batch_labels` (in one process, the batch and
+        its labels). With `measure`, the losses, D's mean outputs and the gradient norms. Under fp16 a value
+        lost to a step that the loss scaler skipped (its scaled gradients overflowed) is None: that network's
+        gradient norm, and D's loss when only its penalties, taken from the overflowed gradients, are not
+        finite."""
         update_g = (self.step + 1) % self.config.n_critic == 0
-        # Drawn for the global batch and sliced, so every rank's stream stays where one process's is.
-        size = len(labels) * self.dist.world_size
-        z = self.dist.shard(torch.randn(size, self.arch.latent_dim, device=self.device, generator=self.noise))
+        labels = self.dist.shard(batch_labels)
+        # Drawn for the global batch, so every rank's stream stays where one process's is.
+        batch_z = torch.randn(len(batch_labels), self.arch.latent_dim, device=self.device, generator=self.noise)
+        z = self.dist.shard(batch_z)
         with torch.set_grad_enabled(update_g), self.autocast():
-            fake = self.generator(z, labels)
+            if self.global_stem:
+                fake = self.generator.grow(self.dist.shard(self.generator.stem(batch_z, batch_labels)), labels)
+            else:
+                fake = self.generator(z, labels)
         d = self.discriminator_phase(real, fake.detach(), labels, measure)
         g_loss = g_norm = None
         g_skipped = False
