@@ -5,6 +5,10 @@
 writes one training step's gradients and resulting state (rank 0's), to compare with `first_step(...)` run in
 the test's own process;
 
+    torchrun --nproc_per_node=2 --standalone tests/distributed_worker.py generators OUT.safetensors
+
+the same for the generator alone, of every kind (`generator_step(...)`);
+
     torchrun --nproc_per_node=2 --standalone tests/distributed_worker.py fail-on-rank-1 STEP train ...
 
 runs `cgan train ...` with rank 1 raising an error at STEP.
@@ -55,6 +59,35 @@ def first_step(data_dir: str, dist: Distributed) -> dict[str, torch.Tensor]:
     return found
 
 
+# Every generator's stem, which each rank runs on the whole batch: the MLP's (whose discriminator's dropout
+# keeps first_step from comparing it), conditional batch norm's, and the 64x64 generator's (two
+# synchronised batch norms after the stem).
+GENERATORS = {
+    "mlp": ({"arch": "mlp", "g_width": 16}, (1, 28, 28)),
+    "cbn-64": ({"cond_g": "cbn"}, (3, 64, 64)),
+    "concat-64": ({}, (3, 64, 64)),
+}
+
+
+def generator_step(dist: Distributed) -> dict[str, torch.Tensor]:
+    """For each of GENERATORS: the averaged gradients of a fixed loss of the generator's images for a global
+    batch of 32, and its batch-norm statistics after it."""
+    dist.connect(torch.device("cpu"))
+    found = {}
+    for name, (options, shape) in GENERATORS.items():
+        config = TrainConfig(latent_dim=16, precision="fp32", batch_size=BATCH, **options)
+        gan = GANStep(config, config.arch_config(10, shape), torch.device("cpu"), dist)
+        draw = torch.Generator().manual_seed(1)
+        batch_z, batch_labels = torch.randn(BATCH, 16, generator=draw), torch.randint(0, 10, (BATCH,), generator=draw)
+        target = dist.shard(torch.randn(BATCH, *shape, generator=draw))
+        loss = ((gan.fakes(batch_z, batch_labels) - target) ** 2).mean()  # this rank's share's mean
+        loss.backward()
+        dist.average_gradients(gan.generator)
+        found.update({f"{name}.grad.{k}": p.grad for k, p in gan.generator.named_parameters()})
+        found.update({f"{name}.state.{k}": v.float() for k, v in gan.generator.state_dict().items()})
+    return found
+
+
 def record_gradients(prefix: str, module: torch.nn.Module, optimiser, into: dict) -> None:
     step = optimiser.step
 
@@ -84,6 +117,12 @@ if __name__ == "__main__":
             if dist.is_main:
                 save_file({k: v.contiguous() for k, v in found.items()}, out)
         end_process(0)  # past gloo's teardown, as `cgan train` ends a rank
+    elif sys.argv[1] == "generators":
+        with Distributed.from_environment() as dist:
+            found = generator_step(dist)
+            if dist.is_main:
+                save_file({k: v.contiguous() for k, v in found.items()}, sys.argv[2])
+        end_process(0)
     else:
         fail_on_rank_1(int(sys.argv[2]))
         sys.exit(main(sys.argv[3:]))

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from distributed_worker import first_step
+from distributed_worker import first_step, generator_step
 from safetensors.torch import load_file
 
 from cgan.cli import main
@@ -68,6 +68,19 @@ def test_first_step_gradients_of_2_ranks_equal_one_process(shared_data, tmp_path
         # Float tolerance on the tensor's scale: the all-reduce adds the ranks' halves in another order, and
         # an element that cancels to near 0 keeps the rounding of its larger terms (one element of 128 of a
         # WGAN-GP gradient was 9e-6 off on an AVX2 CPU: 1.5e-6 of the tensor's largest value, 6.1).
+        atol = 1e-6 + 1e-5 * float(expected.abs().max())
+        torch.testing.assert_close(ranks[name], expected, rtol=1e-4, atol=atol, msg=name)
+
+
+def test_every_generator_kind_gets_one_process_gradients_from_2_ranks(tmp_path):
+    """Each rank runs the generator's stem on the whole batch and its later batch norms synchronise: the
+    averaged gradients and the statistics are one process's."""
+    out = tmp_path / "ranks.safetensors"
+    done = launch(torchrun(str(WORKER), "generators", str(out)))
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks, alone = load_file(str(out)), generator_step(Distributed())
+    assert ranks.keys() == alone.keys() and sum("running_mean" in k for k in alone) == 2 + 3 + 3
+    for name, expected in alone.items():
         atol = 1e-6 + 1e-5 * float(expected.abs().max())
         torch.testing.assert_close(ranks[name], expected, rtol=1e-4, atol=atol, msg=name)
 

@@ -142,10 +142,7 @@ class GANStep:
         batch_z = torch.randn(len(batch_labels), self.arch.latent_dim, device=self.device, generator=self.noise)
         z = self.dist.shard(batch_z)
         with torch.set_grad_enabled(update_g), self.autocast():
-            if self.global_stem:
-                fake = self.generator.grow(self.dist.shard(self.generator.stem(batch_z, batch_labels)), labels)
-            else:
-                fake = self.generator(z, labels)
+            fake = self.fakes(batch_z, batch_labels)
         d = self.discriminator_phase(real, fake.detach(), labels, measure)
         g_loss = g_norm = None
         g_skipped = False
@@ -176,6 +173,13 @@ class GANStep:
             "g_grad_norm": None if g_skipped else g_norm,
             "d_grad_norm": None if d.skipped else d.norm,
         }
+
+    def fakes(self, batch_z: torch.Tensor, batch_labels: torch.Tensor) -> torch.Tensor:
+        """The generator's images for this rank's share of a global batch with this noise and these labels."""
+        if self.global_stem:
+            features = self.dist.shard(self.generator.stem(batch_z, batch_labels))
+            return self.generator.grow(features, self.dist.shard(batch_labels))
+        return self.generator(self.dist.shard(batch_z), self.dist.shard(batch_labels))
 
     def discriminator_phase(self, real, fake, labels, measure: bool) -> DiscriminatorPhase:
         config = self.config
