@@ -4,15 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from cgan.discriminators import MinibatchStd, build_discriminator
 from cgan.errors import CganError
-from cgan.models import (
-    ArchConfig,
-    ConditionalBatchNorm,
-    MinibatchStd,
-    build_discriminator,
-    build_generator,
-    feature_sizes,
-)
+from cgan.models import ArchConfig, ConditionalBatchNorm, build_generator, feature_sizes
 
 SMALL = dict(latent_dim=8, g_width=8, d_width=8, embed_dim=4)
 

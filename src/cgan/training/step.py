@@ -23,8 +23,9 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import load_module, load_optimizer, module_tensors, optimizer_tensors
+from ..discriminators import build_discriminator
 from ..errors import CheckpointError
-from ..models import ArchConfig, build_discriminator, build_generator
+from ..models import ArchConfig, build_generator
 from .augment import augment, parse_policy
 from .config import TrainConfig
 from .distributed import Distributed
