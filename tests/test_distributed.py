@@ -20,6 +20,7 @@ from safetensors.torch import load_file
 
 from cgan.cli import main
 from cgan.errors import CganError
+from cgan.models import ArchConfig, build_generator
 from cgan.training import fit
 from cgan.training.distributed import Distributed, SyncBatchNormCPU
 from cgan.training.step import GANStep
@@ -172,6 +173,13 @@ def test_batch_norm_of_each_rank_on_request(shared_data, tiny_config, tmp_path):
         stem, *later = [m for m in gan.generator.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
         assert stem is gan.generator.stem_norm and type(stem) is torch.nn.BatchNorm2d
         assert later and all(type(m) is expected for m in later)
+    # On GPUs (NCCL) torch's SyncBatchNorm takes the later ones' place; building it needs no GPU.
+    ranks.device = torch.device("cuda")
+    generator = build_generator(ArchConfig(cond_g="cbn", image_shape=(3, 64, 64)))
+    stem = generator.stem_norm
+    ranks.synchronise_batch_norm(generator, keep=stem)
+    stem_now, *later = [m for m in generator.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert stem_now is stem and len(later) == 2 and all(type(m) is torch.nn.SyncBatchNorm for m in later)
     # A real 2-rank run with it (and the deeper, minibatch-std discriminator) trains and gives a generator.
     run = tmp_path / "run"
     done = train_2_ranks(shared_data / "mnist", "--out", str(run), "--no-sync-batch-norm", "--d-depth", "2",
