@@ -1,5 +1,5 @@
 """The generator networks, conditioned on the class label; what they share with the discriminators
-(discriminators.py): ArchConfig, the label embedding, the feature sizes and the initialisation.
+(discriminators.py): ArchConfig, the feature sizes and the initialisation.
 
 Every generator has `forward(z, labels) -> images in [-1, 1]` of shape (B, C, H, W), labels being class
 indices (B,) or class weights (B, classes) that blend classes (LabelEmbedding). The networks are plain
